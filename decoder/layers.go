@@ -1,0 +1,156 @@
+package decoder
+
+import (
+	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/tensor"
+)
+
+// RMSNorm is HF's LlamaRMSNorm: x / sqrt(mean(x²) + eps) · weight over the
+// last dimension.
+type RMSNorm struct {
+	Weight *tensor.Tensor `weight:"weight"` // [D]
+	Eps    float32
+}
+
+// NewRMSNorm allocates a norm of width d.
+func NewRMSNorm(d int, eps float32) RMSNorm {
+	return RMSNorm{Weight: tensor.New(d), Eps: eps}
+}
+
+// Forward normalises x [..., D] → [..., D].
+func (n *RMSNorm) Forward(b backend.Backend, x backend.Value) backend.Value {
+	return b.RMSNorm(x, b.Weight(n.Weight), n.Eps)
+}
+
+// MLP is HF's LlamaMLP, the gated ("SwiGLU" for SiLU) feed-forward:
+// down(act(gate(x)) · up(x)).
+type MLP struct {
+	Gate     *tensor.Tensor `weight:"gate_proj.weight"`        // [F, D]
+	GateBias *tensor.Tensor `weight:"gate_proj.bias,optional"` // [F] when mlp_bias
+	Up       *tensor.Tensor `weight:"up_proj.weight"`          // [F, D]
+	UpBias   *tensor.Tensor `weight:"up_proj.bias,optional"`   // [F] when mlp_bias
+	Down     *tensor.Tensor `weight:"down_proj.weight"`        // [D, F]
+	DownBias *tensor.Tensor `weight:"down_proj.bias,optional"` // [D] when mlp_bias
+	Act      backend.Act
+}
+
+// NewMLP allocates an MLP of width d and hidden width f; bias adds the
+// three bias vectors (HF mlp_bias).
+func NewMLP(d, f int, act backend.Act, bias bool) MLP {
+	m := MLP{Gate: tensor.New(f, d), Up: tensor.New(f, d), Down: tensor.New(d, f), Act: act}
+	if bias {
+		m.GateBias, m.UpBias, m.DownBias = tensor.New(f), tensor.New(f), tensor.New(d)
+	}
+	return m
+}
+
+// Forward maps x [B, T, D] → [B, T, D] (HF LlamaMLP.forward, pretraining_tp 1).
+func (m *MLP) Forward(b backend.Backend, x backend.Value) backend.Value {
+	g := b.Activation(b.Linear(x, b.Weight(m.Gate), optWeight(b, m.GateBias)), m.Act) // [B, T, F]
+	u := b.Linear(x, b.Weight(m.Up), optWeight(b, m.UpBias))                          // [B, T, F]
+	return b.Linear(b.Mul(g, u), b.Weight(m.Down), optWeight(b, m.DownBias))          // [B, T, D]
+}
+
+// Attention is HF's LlamaAttention: q/k/v projections, rotary embeddings on
+// q and k, grouped-query causal attention, output projection.
+type Attention struct {
+	Q     *tensor.Tensor `weight:"q_proj.weight"`        // [H·Dh, D]
+	QBias *tensor.Tensor `weight:"q_proj.bias,optional"` // [H·Dh] when attention_bias
+	K     *tensor.Tensor `weight:"k_proj.weight"`        // [KVH·Dh, D]
+	KBias *tensor.Tensor `weight:"k_proj.bias,optional"` // [KVH·Dh]
+	V     *tensor.Tensor `weight:"v_proj.weight"`        // [KVH·Dh, D]
+	VBias *tensor.Tensor `weight:"v_proj.bias,optional"` // [KVH·Dh]
+	O     *tensor.Tensor `weight:"o_proj.weight"`        // [D, H·Dh]
+	OBias *tensor.Tensor `weight:"o_proj.bias,optional"` // [D]
+
+	Heads, KVHeads, HeadDim int
+	// Rope holds the rotary frequencies (shared by every layer of a model).
+	Rope *backend.RoPE
+}
+
+// NewAttention allocates an attention block of width d with the given
+// head geometry; bias adds the four bias vectors (HF attention_bias).
+func NewAttention(d, heads, kvHeads, headDim int, rope *backend.RoPE, bias bool) Attention {
+	a := Attention{
+		Q: tensor.New(heads*headDim, d), K: tensor.New(kvHeads*headDim, d),
+		V: tensor.New(kvHeads*headDim, d), O: tensor.New(d, heads*headDim),
+		Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Rope: rope,
+	}
+	if bias {
+		a.QBias, a.KBias = tensor.New(heads*headDim), tensor.New(kvHeads*headDim)
+		a.VBias, a.OBias = tensor.New(kvHeads*headDim), tensor.New(d)
+	}
+	return a
+}
+
+// Forward maps x [B, T, D] at absolute positions pos (len T) to [B, T, D].
+// cache, when non-nil, receives this step's keys and values and the
+// attention runs over everything cached (HF DynamicCache).
+func (a *Attention) Forward(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache) backend.Value {
+	q := splitHeads(b, b.Linear(x, b.Weight(a.Q), optWeight(b, a.QBias)), a.Heads, a.HeadDim)   // [B, H, T, Dh]
+	k := splitHeads(b, b.Linear(x, b.Weight(a.K), optWeight(b, a.KBias)), a.KVHeads, a.HeadDim) // [B, KVH, T, Dh]
+	v := splitHeads(b, b.Linear(x, b.Weight(a.V), optWeight(b, a.VBias)), a.KVHeads, a.HeadDim) // [B, KVH, T, Dh]
+	// HF apply_rotary_pos_emb: rotate q and k (rotate_half convention).
+	q = b.RoPE(q, pos, a.Rope)
+	k = b.RoPE(k, pos, a.Rope)
+	// Causal, scale 1/sqrt(Dh), GQA by repeat_kv; the cache holds
+	// post-RoPE keys as HF's does.
+	o := b.Attention(q, k, v, backend.AttnOpts{Causal: true, Cache: cache}) // [B, H, T, Dh]
+	return b.Linear(mergeHeads(b, o), b.Weight(a.O), optWeight(b, a.OBias)) // [B, T, D]
+}
+
+// splitHeads turns x [B, T, N·Dh] into [B, N, T, Dh].
+func splitHeads(b backend.Backend, x backend.Value, n, dh int) backend.Value {
+	s := b.Shape(x)
+	bs, t := s[0], s[1]
+	if t == 1 {
+		// [B, 1, N, Dh] and [B, N, 1, Dh] share one memory layout: a
+		// reshape suffices (the decode step, no copy).
+		return b.Reshape(x, bs, n, 1, dh) // [B, N, 1, Dh]
+	}
+	x = b.Reshape(x, bs, t, n, dh)    // [B, T, N, Dh]
+	return b.Transpose(x, 0, 2, 1, 3) // [B, N, T, Dh]
+}
+
+// mergeHeads turns x [B, N, T, Dh] into [B, T, N·Dh].
+func mergeHeads(b backend.Backend, x backend.Value) backend.Value {
+	s := b.Shape(x)
+	bs, n, t, dh := s[0], s[1], s[2], s[3]
+	if t != 1 {
+		x = b.Transpose(x, 0, 2, 1, 3) // [B, T, N, Dh]
+	}
+	return b.Reshape(x, bs, t, n*dh) // [B, T, N·Dh]
+}
+
+// optWeight is b.Weight(w), or nil for an absent optional tensor.
+func optWeight(b backend.Backend, w *tensor.Tensor) backend.Value {
+	if w == nil {
+		return nil
+	}
+	return b.Weight(w)
+}
+
+// Block is HF's LlamaDecoderLayer (pre-norm): h = x + attn(norm1(x));
+// out = h + mlp(norm2(h)). Its run state is a *backend.KVCache.
+type Block struct {
+	InputNorm    RMSNorm   `weight:"input_layernorm"`
+	Attn         Attention `weight:"self_attn"`
+	PostAttnNorm RMSNorm   `weight:"post_attention_layernorm"`
+	MLP          MLP       `weight:"mlp"`
+}
+
+var _ Layer = (*Block)(nil)
+
+// NewState returns an empty KV cache for batch sequences.
+func (l *Block) NewState(batch int) any {
+	return backend.NewKVCache(batch, l.Attn.KVHeads, l.Attn.HeadDim)
+}
+
+// Forward maps x [B, T, D] → [B, T, D]. state is the block's
+// *backend.KVCache, or nil to attend over x alone (no cache).
+func (l *Block) Forward(b backend.Backend, x backend.Value, pos []int, state any) backend.Value {
+	cache, _ := state.(*backend.KVCache)
+	// HF LlamaDecoderLayer: residual around self-attention, then around the MLP.
+	h := b.Add(x, l.Attn.Forward(b, l.InputNorm.Forward(b, x), pos, cache)) // [B, T, D]
+	return b.Add(h, l.MLP.Forward(b, l.PostAttnNorm.Forward(b, h)))         // [B, T, D]
+}
