@@ -11,10 +11,29 @@ import (
 )
 
 // Eager runs every operation at once on float32 tensors: the inference
-// path (variable lengths, KV cache, no graph). Values are *tensor.Tensor.
-// Operations never modify their inputs. An Eager is stateless and safe for
-// concurrent use.
-type Eager struct{}
+// path (variable lengths, KV cache, no graph). Values are *tensor.Tensor,
+// except weights that were quantized at load time (see Quantized). Operations
+// never modify their inputs. An Eager is safe for concurrent use; its
+// Quantized table must not change while it is in use.
+type Eager struct {
+	// Quantized maps a weight matrix to a compressed replacement. Weight(w)
+	// returns the replacement, which Linear and Embedding accept in place
+	// of the float32 matrix. Nil means no quantization.
+	Quantized map[*tensor.Tensor]QuantizedMatrix
+}
+
+// QuantizedMatrix is a weight matrix W [Out, In] stored compressed (for
+// example Q8_0 blocks, see internal/quant) that multiplies activations
+// without being expanded to float32.
+type QuantizedMatrix interface {
+	// Dims returns (Out, In).
+	Dims() (out, in int)
+	// MatMulT computes y [m, Out] = x [m, In] · Wᵀ, overwriting y.
+	MatMulT(y, x []float32, m int)
+	// Row writes row i of W, dequantized, to dst [In] (embedding lookups
+	// through a tied, quantized table).
+	Row(i int, dst []float32)
+}
 
 var _ Backend = Eager{}
 
@@ -27,9 +46,25 @@ func T(v Value) *tensor.Tensor {
 	return t
 }
 
-func (Eager) Weight(w *tensor.Tensor) Value { return w }
-func (Eager) Const(t *tensor.Tensor) Value  { return t }
-func (Eager) Shape(v Value) []int           { return T(v).Shape }
+// Weight returns w, or its quantized replacement when one is registered.
+func (e Eager) Weight(w *tensor.Tensor) Value {
+	if q, ok := e.Quantized[w]; ok {
+		return q
+	}
+	return w
+}
+
+// Const returns t itself.
+func (Eager) Const(t *tensor.Tensor) Value { return t }
+
+// Shape returns the shape of v ([Out, In] for a quantized matrix).
+func (Eager) Shape(v Value) []int {
+	if q, ok := v.(QuantizedMatrix); ok {
+		out, in := q.Dims()
+		return []int{out, in}
+	}
+	return T(v).Shape
+}
 
 // parallelMinWork is the number of multiply-adds below which splitting a
 // loop across goroutines costs more than it saves.
@@ -61,16 +96,31 @@ func parallelFor(n, costPer int, fn func(lo, hi int)) {
 
 // Linear: x [..., In] · w[Out, In]ᵀ + b → [..., Out].
 func (Eager) Linear(x, w, b Value) Value {
-	xt, wt := T(x), T(w)
+	xt := T(x)
 	in := xt.Dim(-1)
-	if wt.Dims() != 2 || wt.Shape[1] != in {
-		panic(fmt.Sprintf("backend.Linear: x %v, w %v", xt.Shape, wt.Shape))
+	var out int
+	q, quantized := w.(QuantizedMatrix)
+	if quantized {
+		var qin int
+		out, qin = q.Dims()
+		if qin != in {
+			panic(fmt.Sprintf("backend.Linear: x %v, quantized w [%d %d]", xt.Shape, out, qin))
+		}
+	} else {
+		wt := T(w)
+		if wt.Dims() != 2 || wt.Shape[1] != in {
+			panic(fmt.Sprintf("backend.Linear: x %v, w %v", xt.Shape, wt.Shape))
+		}
+		out = wt.Shape[0]
 	}
-	out := wt.Shape[0]
 	m := xt.Len() / in
 	shape := append(append([]int(nil), xt.Shape[:xt.Dims()-1]...), out)
 	y := tensor.New(shape...)
-	blas.Sgemm(false, true, m, out, in, 1, xt.Data, in, wt.Data, in, 0, y.Data, out)
+	if quantized {
+		q.MatMulT(y.Data, xt.Data, m)
+	} else {
+		blas.Sgemm(false, true, m, out, in, 1, xt.Data, in, T(w).Data, in, 0, y.Data, out)
+	}
 	if b != nil {
 		bt := T(b)
 		if bt.Len() != out {
@@ -426,14 +476,24 @@ func (Eager) Concat(axis int, xs ...Value) Value {
 
 // Embedding gathers rows of table [V, D] → [len(ids), D].
 func (Eager) Embedding(table Value, ids []int) Value {
-	tt := T(table)
-	v, d := tt.Shape[0], tt.Shape[1]
+	q, quantized := table.(QuantizedMatrix)
+	var v, d int
+	if quantized {
+		v, d = q.Dims()
+	} else {
+		tt := T(table)
+		v, d = tt.Shape[0], tt.Shape[1]
+	}
 	y := tensor.New(len(ids), d)
 	for i, id := range ids {
 		if id < 0 || id >= v {
 			panic(fmt.Sprintf("backend.Embedding: id %d outside vocabulary of %d", id, v))
 		}
-		copy(y.Data[i*d:(i+1)*d], tt.Data[id*d:(id+1)*d])
+		if quantized {
+			q.Row(id, y.Data[i*d:(i+1)*d])
+		} else {
+			copy(y.Data[i*d:(i+1)*d], T(table).Data[id*d:(id+1)*d])
+		}
 	}
 	return y
 }
