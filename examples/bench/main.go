@@ -1,0 +1,388 @@
+// Command bench measures Fovea on the reference shapes of the performance
+// issue, with random weights, and prints one JSON object (-json) or a table.
+//
+//	go run ./examples/bench -json
+//
+// Shapes: sgemm 1024³; CLIP ViT-B/16 at 224 px (12 layers, width 768, 197
+// tokens); a SmolLM2-135M-shaped decoder (30 layers, width 576, 9/3 heads,
+// FFN 1536, vocab 49152, tied); the unified (LLaVA) pipeline = ViT-B/16 +
+// MLP projector + 196 image tokens + 32 text tokens to the first token; the
+// cross-attention pipeline = the same image through the vision tower and a
+// linear projector into 4 gated cross-attention layers, 32 text tokens.
+// Every figure is the best of -reps runs (after one warm-up) so that noise
+// from a shared machine shows as spread, not as bias.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fovea-ml/fovea/decoder"
+	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
+	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/tensor"
+	"github.com/fovea-ml/fovea/internal/weights"
+	"github.com/fovea-ml/fovea/projector"
+	"github.com/fovea-ml/fovea/vision"
+)
+
+// Benchmark shapes from the performance issue.
+const (
+	sgemmSize      = 1024
+	prefillTokens  = 256
+	decodeTokens   = 64
+	decodePrompt   = 16
+	textTokens     = 32
+	initStd        = 0.02
+	imageTokenID   = 49151 // last id of the SmolLM2 vocabulary stands in for <image>
+	randomSeed     = 42
+	bytesPerMiB    = 1 << 20
+	kibPerMiB      = 1 << 10
+	flopsPerMulAdd = 2
+)
+
+type result map[string]float64
+
+func main() {
+	asJSON := flag.Bool("json", false, "print one JSON object")
+	reps := flag.Int("reps", 3, "timed repetitions per figure (best is reported)")
+	only := flag.String("only", "", "comma-separated subset: sgemm,vit,prefill,decode,unified,crossattn,train")
+	flag.Parse()
+	if err := run(*asJSON, *reps, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(asJSON bool, reps int, only string) error {
+	if reps < 1 {
+		return fmt.Errorf("-reps %d must be at least 1", reps)
+	}
+	want := func(name string) bool {
+		if only == "" {
+			return true
+		}
+		for _, s := range strings.Split(only, ",") {
+			if strings.TrimSpace(s) == name {
+				return true
+			}
+		}
+		return false
+	}
+	res := result{"threads": float64(runtime.GOMAXPROCS(0))}
+	var steps []func() error
+	add := func(name string, fn func() error) {
+		if want(name) {
+			steps = append(steps, fn)
+		}
+	}
+	add("sgemm", func() error { benchSgemm(res, reps); return nil })
+	add("vit", func() error { return benchViT(res, reps) })
+	add("prefill", func() error { return benchDecoder(res, reps, true, false) })
+	add("decode", func() error {
+		if err := benchDecoder(res, reps, false, false); err != nil {
+			return err
+		}
+		return benchDecoder(res, reps, false, true)
+	})
+	add("unified", func() error { return benchUnified(res, reps) })
+	add("crossattn", func() error { return benchCrossAttn(res, reps) })
+	add("train", func() error { return benchTrain(res, reps) })
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	res["peak_rss_mb"] = peakRSSMiB()
+	return report(res, asJSON)
+}
+
+func report(res result, asJSON bool) error {
+	if asJSON {
+		out := map[string]float64{}
+		for k, v := range res {
+			out[k] = math.Round(v*100) / 100
+		}
+		enc := json.NewEncoder(os.Stdout)
+		return enc.Encode(out)
+	}
+	keys := make([]string, 0, len(res))
+	for k := range res {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("%-22s %10.2f\n", k, res[k])
+	}
+	return nil
+}
+
+// best runs fn once to warm up, then reps times, and returns the fastest.
+func best(reps int, fn func() error) (time.Duration, error) {
+	if err := fn(); err != nil {
+		return 0, err
+	}
+	bestD := time.Duration(math.MaxInt64)
+	for i := 0; i < reps; i++ {
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		bestD = min(bestD, time.Since(t0))
+	}
+	return bestD, nil
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+func benchSgemm(res result, reps int) {
+	n := sgemmSize
+	rng := rand.New(rand.NewPCG(randomSeed, 1))
+	a, b, c := randSlice(rng, n*n), randSlice(rng, n*n), make([]float32, n*n)
+	d, _ := best(reps, func() error {
+		blas.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+		return nil
+	})
+	res["sgemm_1024_gflops"] = flopsPerMulAdd * float64(n*n*n) / d.Seconds() / 1e9
+}
+
+// newViT builds a CLIP ViT-B/16 with random weights.
+func newViT() (*vision.CLIPVision, error) {
+	cfg := config.CLIPViTB16()
+	v, err := vision.NewCLIPVision(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	return v, weights.Randomize(randomSeed, initStd, v)
+}
+
+func randomImage(cfg config.CLIPVision) *tensor.Tensor {
+	rng := rand.New(rand.NewPCG(randomSeed, 2))
+	s := cfg.ImageSize
+	return tensor.FromData(randSlice(rng, 3*s*s), 1, 3, s, s)
+}
+
+func benchViT(res result, reps int) error {
+	v, err := newViT()
+	if err != nil {
+		return err
+	}
+	px := randomImage(v.Config())
+	var be backend.Eager
+	d, err := best(reps, func() error {
+		v.Forward(be, be.Const(px))
+		return nil
+	})
+	res["vit_b16_encode_ms"] = ms(d)
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+
+// newDecoder builds the SmolLM2-135M-shaped decoder with random weights.
+func newDecoder() (*decoder.Model, error) {
+	cfg := config.SmolLM2_135M()
+	m, err := decoder.New(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	parts := []any{m.EmbedTokens, m.Norm}
+	for _, l := range m.Layers {
+		parts = append(parts, l)
+	}
+	return m, weights.Randomize(randomSeed, initStd, parts...)
+}
+
+func tokens(n, offset int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = (offset + i*7919) % imageTokenID
+	}
+	return ids
+}
+
+// lastToken runs the LM head on the last position and returns its argmax.
+func lastToken(be backend.Backend, m *decoder.Model, h backend.Value) int {
+	s := be.Shape(h)
+	last := be.Slice(h, 1, s[1]-1, s[1])
+	logits := backend.T(m.Logits(be, last))
+	arg := 0
+	for i, v := range logits.Data {
+		if v > logits.Data[arg] {
+			arg = i
+		}
+	}
+	return arg
+}
+
+func benchDecoder(res result, reps int, prefill, q8 bool) error {
+	m, err := newDecoder()
+	if err != nil {
+		return err
+	}
+	be := backend.Eager{}
+	key := "decode_64_tok_s"
+	if q8 {
+		table, err := quantizeDecoder(m)
+		if err != nil {
+			return err
+		}
+		be.Quantized = table
+		key = "decode_64_tok_s_q8"
+	}
+	if prefill {
+		ids := tokens(prefillTokens, 1)
+		d, err := best(reps, func() error {
+			st := m.NewState(1)
+			x, err := m.Embed(be, [][]int{ids})
+			if err != nil {
+				return err
+			}
+			h, err := m.Hidden(be, x, st)
+			if err != nil {
+				return err
+			}
+			lastToken(be, m, h)
+			return nil
+		})
+		res["prefill_256_tok_s"] = float64(prefillTokens) / d.Seconds()
+		return err
+	}
+	prompt := tokens(decodePrompt, 3)
+	bestLoop := time.Duration(math.MaxInt64)
+	_, err = best(reps, func() error {
+		loop, err := decodeOnce(be, m, prompt)
+		bestLoop = min(bestLoop, loop)
+		return err
+	})
+	res[key] = float64(decodeTokens) / bestLoop.Seconds()
+	return err
+}
+
+// decodeOnce prefills prompt, then times decodeTokens greedy steps.
+func decodeOnce(be backend.Backend, m *decoder.Model, prompt []int) (time.Duration, error) {
+	st := m.NewState(1)
+	x, err := m.Embed(be, [][]int{prompt})
+	if err != nil {
+		return 0, err
+	}
+	h, err := m.Hidden(be, x, st)
+	if err != nil {
+		return 0, err
+	}
+	next := lastToken(be, m, h)
+	t0 := time.Now()
+	for i := 0; i < decodeTokens; i++ {
+		x, err := m.Embed(be, [][]int{{next}})
+		if err != nil {
+			return 0, err
+		}
+		h, err := m.Hidden(be, x, st)
+		if err != nil {
+			return 0, err
+		}
+		next = lastToken(be, m, h)
+	}
+	return time.Since(t0), nil
+}
+
+func benchUnified(res result, reps int) error {
+	v, err := newViT()
+	if err != nil {
+		return err
+	}
+	m, err := newDecoder()
+	if err != nil {
+		return err
+	}
+	vcfg := v.Config()
+	pc := projector.Config{
+		VisionHidden: vcfg.HiddenSize, TextHidden: m.Config().HiddenSize, HiddenAct: "gelu",
+		FeatureLayers: []int{-2}, SelectStrategy: config.StrategyDefault, NumHiddenStates: vcfg.NumHiddenLayers + 1,
+	}
+	proj, err := projector.New(pc, projector.MLP2)
+	if err != nil {
+		return err
+	}
+	if err := weights.Randomize(randomSeed, initStd, proj); err != nil {
+		return err
+	}
+	px := randomImage(vcfg)
+	patches := vcfg.NumPatches()
+	ids := append(append(tokens(textTokens/2, 5), repeat(imageTokenID, patches)...), tokens(textTokens/2, 11)...)
+	var be backend.Eager
+	d, err := best(reps, func() error {
+		hidden := v.HiddenStates(be, be.Const(px), pc.MaxLayer())
+		feats, err := projector.SelectFeatures(be, hidden, pc)
+		if err != nil {
+			return err
+		}
+		imgEmb := proj.Forward(be, feats) // [1, P, D]
+		emb, err := m.Embed(be, [][]int{ids})
+		if err != nil {
+			return err
+		}
+		d := m.Config().HiddenSize
+		merged, err := projector.Splice(be, be.Reshape(emb, len(ids), d), ids, imageTokenID, imgEmb)
+		if err != nil {
+			return err
+		}
+		st := m.NewState(1)
+		h, err := m.Hidden(be, be.Reshape(merged, 1, len(ids), d), st)
+		if err != nil {
+			return err
+		}
+		lastToken(be, m, h)
+		return nil
+	})
+	res["unified_ttft_ms"] = ms(d)
+	return err
+}
+
+func repeat(v, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+// peakRSSMiB reads the high-water mark of resident memory (Linux).
+func peakRSSMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kib, _ := strconv.ParseFloat(f[1], 64)
+			return kib / kibPerMiB
+		}
+	}
+	return 0
+}
+
+// quantizeDecoder, benchCrossAttn and benchTrain are filled in by the
+// quantization, cross-attention and training work.
+func quantizeDecoder(m *decoder.Model) (map[*tensor.Tensor]backend.QuantizedMatrix, error) {
+	return nil, fmt.Errorf("Q8_0 quantization is not available yet")
+}
+
+func benchCrossAttn(res result, reps int) error { return nil }
+func benchTrain(res result, reps int) error     { return nil }

@@ -1,0 +1,53 @@
+// Command tokenize encodes the texts of a llama.cpp vocab test file and
+// prints one line of ids per text, in the .out format, so the result can be
+// compared with diff:
+//
+//	go run ./examples/tokenize -vocab testdata/tokenizer/ggml-vocab-gpt-2.gguf \
+//	    -inp testdata/tokenizer/ggml-vocab-gpt-2.gguf.inp | diff - testdata/tokenizer/ggml-vocab-gpt-2.gguf.out
+//
+// -vocab is a tokenizer.json, a directory holding one, or a .gguf file. BOS
+// and EOS are not added unless -special is given.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/fovea-ml/fovea/tokenizer"
+)
+
+func main() {
+	vocab := flag.String("vocab", "", "tokenizer.json, its directory, or a .gguf file")
+	inp := flag.String("inp", "", "texts separated by lines "+tokenizer.VocabTestSeparator)
+	special := flag.Bool("special", false, "add BOS/EOS as the vocabulary configures")
+	flag.Parse()
+	if err := run(*vocab, *inp, *special); err != nil {
+		fmt.Fprintln(os.Stderr, "tokenize:", err)
+		os.Exit(1)
+	}
+}
+
+func run(vocab, inp string, special bool) error {
+	if vocab == "" || inp == "" {
+		return fmt.Errorf("both -vocab and -inp are required")
+	}
+	tok, err := tokenizer.Load(vocab)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(inp)
+	if err != nil {
+		return err
+	}
+	texts, err := tokenizer.ParseVocabTestInput(string(data))
+	if err != nil {
+		return fmt.Errorf("%s: %w", inp, err)
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for _, text := range texts {
+		fmt.Fprintln(w, tokenizer.FormatVocabTestIDs(tok.Encode(text, tokenizer.WithAddSpecial(special))))
+	}
+	return w.Flush()
+}

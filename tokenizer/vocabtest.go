@@ -1,0 +1,50 @@
+package tokenizer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// VocabTestSeparator separates texts in llama.cpp's ggml-vocab-*.inp files:
+// each text is followed by "\n" + VocabTestSeparator + "\n".
+const VocabTestSeparator = "__ggml_vocab_test__"
+
+// ParseVocabTestInput splits the contents of a .inp file into its texts.
+func ParseVocabTestInput(data string) ([]string, error) {
+	sep := "\n" + VocabTestSeparator + "\n"
+	if !strings.HasSuffix(data, sep) {
+		return nil, fmt.Errorf("tokenizer: vocab test input does not end with %q", sep)
+	}
+	parts := strings.Split(strings.TrimSuffix(data, sep), sep)
+	return parts, nil
+}
+
+// FormatVocabTestIDs renders ids in the .out format: each id preceded by one
+// space, no trailing newline (an empty list gives "").
+func FormatVocabTestIDs(ids []int) string {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(id))
+	}
+	return b.String()
+}
+
+// ParseVocabTestOutput parses a .out file: one line of ids per text.
+func ParseVocabTestOutput(data string) ([][]int, error) {
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+	out := make([][]int, len(lines))
+	for i, line := range lines {
+		fields := strings.Fields(line)
+		out[i] = make([]int, 0, len(fields))
+		for _, f := range fields {
+			id, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("tokenizer: vocab test output line %d: %w", i+1, err)
+			}
+			out[i] = append(out[i], id)
+		}
+	}
+	return out, nil
+}
