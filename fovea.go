@@ -1,0 +1,369 @@
+package fovea
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"iter"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/fovea-ml/fovea/decoder"
+	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/safetensors"
+	"github.com/fovea-ml/fovea/internal/tensor"
+	"github.com/fovea-ml/fovea/tokenizer"
+	"github.com/fovea-ml/fovea/vision"
+)
+
+// Kind names a model architecture: the model_type of config.json.
+type Kind string
+
+// The architectures Load understands.
+const (
+	KindLlama      Kind = config.ModelTypeLlama
+	KindCLIPVision Kind = config.ModelTypeCLIPVision
+	KindLlava      Kind = config.ModelTypeLlava
+)
+
+// File names Load looks for in a model folder.
+const (
+	tokenizerGGUFExt = ".gguf"
+)
+
+// DefaultMaxNewTokens is used when a Request sets no MaxNewTokens and the
+// generation config names none.
+const DefaultMaxNewTokens = 128
+
+// Pixels is preprocessed image input, as the model folder's image
+// processor makes it.
+type Pixels struct {
+	// Values are the pixel values: [N, 3, S, S] for CLIP and LLaVA.
+	Values *tensor.Tensor
+	// Extra holds architecture-specific side inputs (nil for LLaVA).
+	Extra any
+}
+
+// architecture is what each model_type implements (llama.go, clip.go,
+// llava.go); the loader table in loaders maps model_type to a constructor.
+// Implementations are immutable after loading: every call builds its own
+// run state, so one Model serves concurrent calls.
+type architecture interface {
+	kind() Kind
+	// textDecoder is the language model, nil for a vision-only model.
+	textDecoder() *decoder.Model
+	// preprocess turns decoded images into pixel input.
+	preprocess(imgs []image.Image) (*Pixels, error)
+	// prefill turns prompt ids and pixel input (nil: no images) into the
+	// decoder input: the final ids (image placeholders expanded),
+	// embeddings [1, T, D] and a fresh run state ready for them.
+	prefill(ctx context.Context, b backend.Backend, ids []int, px *Pixels) (*prefilled, error)
+}
+
+// prefilled is a decoder input ready to run.
+type prefilled struct {
+	ids    []int
+	embeds backend.Value // [1, T, D]
+	state  *decoder.State
+}
+
+// loadContext is what a loader gets: the folder, its parsed config and
+// the open checkpoint.
+type loadContext struct {
+	dir  string
+	cfg  *config.Model
+	src  *safetensors.File
+	opts *options
+}
+
+// loaderFunc builds one architecture from a model folder.
+type loaderFunc func(ctx context.Context, lc *loadContext) (architecture, error)
+
+// loaders maps model_type to its loader. Adding an architecture is one
+// file with its loader plus one line here.
+func loaders() map[string]loaderFunc {
+	return map[string]loaderFunc{
+		config.ModelTypeLlama:      loadLlama,
+		config.ModelTypeCLIPVision: loadCLIP,
+		config.ModelTypeLlava:      loadLlava,
+		config.ModelTypeMllama:     loadMllama,
+	}
+}
+
+// Option adjusts Load.
+type Option func(*options)
+
+type options struct {
+	tokenizerPath string
+	noTokenizer   bool
+}
+
+// WithTokenizer loads the tokenizer from path (a tokenizer.json or a
+// .gguf file) instead of looking in the model folder.
+func WithTokenizer(path string) Option { return func(o *options) { o.tokenizerPath = path } }
+
+// WithoutTokenizer skips the tokenizer: prompts must then be given as ids.
+func WithoutTokenizer() Option { return func(o *options) { o.noTokenizer = true } }
+
+// Model is a loaded model folder. It is safe for concurrent use.
+type Model struct {
+	impl architecture
+	cfg  *config.Model
+	gen  *config.GenerationConfig
+	tok  *tokenizer.Tokenizer
+	b    backend.Backend
+}
+
+// Load reads a model folder: config.json (model_type llama,
+// clip_vision_model or llava), the weights (model.safetensors or a sharded
+// model.safetensors.index.json; both HF naming schemes of LLaVA),
+// preprocessor_config.json, generation_config.json and a tokenizer when
+// present. Every missing or mis-shaped weight is reported in one error.
+func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
+	o := &options{}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	load, ok := loaders()[cfg.ModelType]
+	if !ok {
+		return nil, fmt.Errorf("fovea: %s: model_type %q is not supported by this API", dir, cfg.ModelType)
+	}
+	gen, err := config.LoadGeneration(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	src, err := safetensors.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fovea: opening weights in %s: %w", dir, err)
+	}
+	defer src.Close() // weights are copied into the model while binding
+	a, err := load(ctx, &loadContext{dir: dir, cfg: cfg, src: src, opts: o})
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+	}
+	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{}}
+	if !o.noTokenizer {
+		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
+			return nil, fmt.Errorf("fovea: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// loadTokenizer loads the explicit path, else dir/tokenizer.json, else
+// the first .gguf file in dir. It returns nil when dir has none.
+func loadTokenizer(dir, path string) (*tokenizer.Tokenizer, error) {
+	if path == "" {
+		if _, err := os.Stat(filepath.Join(dir, tokenizer.TokenizerJSON)); err == nil {
+			path = filepath.Join(dir, tokenizer.TokenizerJSON)
+		} else if matches, _ := filepath.Glob(filepath.Join(dir, "*"+tokenizerGGUFExt)); len(matches) > 0 {
+			path = matches[0]
+		} else {
+			return nil, nil
+		}
+	}
+	return tokenizer.Load(path)
+}
+
+// Kind reports the architecture.
+func (m *Model) Kind() Kind { return m.impl.kind() }
+
+// Config returns the parsed config.json.
+func (m *Model) Config() *config.Model { return m.cfg }
+
+// Tokenizer returns the tokenizer, or nil when the folder has none.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// PreprocessImages runs the folder's image processor on decoded images.
+func (m *Model) PreprocessImages(imgs []image.Image) (*Pixels, error) {
+	if len(imgs) == 0 {
+		return nil, errors.New("fovea: no images to preprocess")
+	}
+	return m.impl.preprocess(imgs)
+}
+
+// LoadImage decodes an image file (PNG, JPEG, GIF, WebP), refusing
+// corrupt files and decompression bombs with an error naming the file.
+func LoadImage(path string) (image.Image, error) { return vision.LoadImage(path) }
+
+// Logits runs the model on one prompt: ids (for LLaVA with either one
+// image token per image or the expanded form) and pixel values [N, 3, S, S]
+// (nil when there are no images). It returns logits [1, T, V] for the
+// final (expanded) sequence.
+func (m *Model) Logits(ctx context.Context, ids []int, pixelValues *tensor.Tensor) (*tensor.Tensor, error) {
+	var px *Pixels
+	if pixelValues != nil {
+		px = &Pixels{Values: pixelValues}
+	}
+	return m.LogitsPixels(ctx, ids, px)
+}
+
+// LogitsPixels is Logits with preprocessed pixel input (see Pixels).
+func (m *Model) LogitsPixels(ctx context.Context, ids []int, px *Pixels) (*tensor.Tensor, error) {
+	dec := m.impl.textDecoder()
+	if dec == nil {
+		return nil, fmt.Errorf("fovea: a %s model has no language model (use VisionOutputs)", m.Kind())
+	}
+	p, err := m.impl.prefill(ctx, m.b, ids, px)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	logits, err := dec.Forward(m.b, p.embeds, p.state) // [1, T, V]
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	return backend.T(logits), nil
+}
+
+// Request is one generation call.
+type Request struct {
+	// Prompt is text, tokenized with the folder's tokenizer (special
+	// tokens such as <image> are parsed). Ignored when IDs is set.
+	Prompt string
+	// IDs is the tokenized prompt.
+	IDs []int
+	// Images are the pictures the prompt's image tokens refer to, in order.
+	Images []image.Image
+	// Pixels is already preprocessed image input, used instead of Images.
+	Pixels *Pixels
+	// Options control decoding. MaxNewTokens 0 takes generation_config's
+	// max_new_tokens (else DefaultMaxNewTokens); no StopTokens takes its
+	// eos_token_id. PromptIDs is filled in by Generate.
+	Options decoder.GenerateOptions
+}
+
+// Token is one generated token.
+type Token struct {
+	ID int
+	// Text is the token's text when a tokenizer is loaded; bytes of an
+	// unfinished UTF-8 character are held back until it completes.
+	Text string
+}
+
+// Generate streams the tokens generated for req. Each call has its own
+// run state, so concurrent calls on one Model are safe. An error is
+// yielded once, as the last element.
+func (m *Model) Generate(ctx context.Context, req Request) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		dec := m.impl.textDecoder()
+		if dec == nil {
+			yield(Token{}, fmt.Errorf("fovea: a %s model cannot generate text", m.Kind()))
+			return
+		}
+		ids, err := m.promptIDs(req)
+		if err != nil {
+			yield(Token{}, err)
+			return
+		}
+		px := req.Pixels
+		if px == nil && len(req.Images) > 0 {
+			if px, err = m.PreprocessImages(req.Images); err != nil {
+				yield(Token{}, err)
+				return
+			}
+		}
+		p, err := m.impl.prefill(ctx, m.b, ids, px)
+		if err != nil {
+			yield(Token{}, err)
+			return
+		}
+		opts := m.withDefaults(req.Options, dec)
+		opts.PromptIDs = p.ids
+		var gen []int
+		emitted := 0 // bytes of decoded text already yielded
+		for id, err := range dec.Generate(ctx, m.b, p.state, p.embeds, opts) {
+			if err != nil {
+				yield(Token{}, fmt.Errorf("fovea: %w", err))
+				return
+			}
+			gen = append(gen, id)
+			tok := Token{ID: id}
+			if m.tok != nil {
+				if text, err := m.tok.Decode(gen); err == nil && len(text) >= emitted && !endsInPartialRune(text) {
+					tok.Text = text[emitted:]
+					emitted = len(text)
+				}
+			}
+			if !yield(tok, nil) {
+				return
+			}
+		}
+	}
+}
+
+// endsInPartialRune reports whether s ends in a replacement character,
+// which a byte-level tokenizer produces for an unfinished UTF-8 sequence.
+func endsInPartialRune(s string) bool {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return r == utf8.RuneError
+}
+
+// promptIDs returns req.IDs or the tokenized req.Prompt.
+func (m *Model) promptIDs(req Request) ([]int, error) {
+	if len(req.IDs) > 0 {
+		return req.IDs, nil
+	}
+	if req.Prompt == "" {
+		return nil, errors.New("fovea: empty request: set Prompt or IDs")
+	}
+	if m.tok == nil {
+		return nil, errors.New("fovea: no tokenizer loaded: give the prompt as IDs")
+	}
+	return m.tok.Encode(req.Prompt, tokenizer.WithParseSpecial(true)), nil
+}
+
+// withDefaults fills MaxNewTokens and StopTokens from generation_config
+// (then the text config) when the request leaves them unset.
+func (m *Model) withDefaults(o decoder.GenerateOptions, dec *decoder.Model) decoder.GenerateOptions {
+	if o.MaxNewTokens == 0 {
+		o.MaxNewTokens = DefaultMaxNewTokens
+		if m.gen != nil && m.gen.MaxNewTokens != nil && *m.gen.MaxNewTokens > 0 {
+			o.MaxNewTokens = *m.gen.MaxNewTokens
+		}
+	}
+	if len(o.StopTokens) == 0 {
+		if m.gen != nil && len(m.gen.EOSTokenID) > 0 {
+			o.StopTokens = append([]int(nil), m.gen.EOSTokenID...)
+		} else {
+			o.StopTokens = append([]int(nil), dec.Config().EOSTokenID...)
+		}
+	}
+	return o
+}
+
+// checkContext refuses a prompt longer than the decoder's context.
+func checkContext(dec *decoder.Model, n int) error {
+	if limit := dec.Config().MaxPositionEmbeddings; n > limit {
+		return fmt.Errorf("fovea: the prompt has %d tokens, past the context window of %d (max_position_embeddings)", n, limit)
+	}
+	if n == 0 {
+		return errors.New("fovea: empty prompt")
+	}
+	return nil
+}
+
+// embedIDs embeds one prompt: ids → [1, T, D], with a clear error on ids
+// outside the vocabulary.
+func embedIDs(b backend.Backend, dec *decoder.Model, ids []int) (backend.Value, error) {
+	if err := checkContext(dec, len(ids)); err != nil {
+		return nil, err
+	}
+	e, err := dec.Embed(b, [][]int{ids}) // [1, T, D]
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	return e, nil
+}
