@@ -1,0 +1,241 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ---- NumPy-broadcasting Add / Mul of any rank ----
+
+// bcastK is a ⊕ b with NumPy broadcasting (shapes aligned from the right,
+// size-1 or missing dims stretch). gorgonia's BroadcastAdd handles at most
+// 4 dims and materialises the repeats; this op walks strides instead and
+// reduces the gradient over the stretched dims.
+type bcastK struct {
+	mul  bool
+	a, b tensor.Shape
+	out  tensor.Shape
+}
+
+func newBcastK(mul bool, a, b tensor.Shape) (bcastK, error) {
+	n := max(len(a), len(b))
+	out := make(tensor.Shape, n)
+	for i := 0; i < n; i++ {
+		da, db := 1, 1
+		if j := len(a) - n + i; j >= 0 {
+			da = a[j]
+		}
+		if j := len(b) - n + i; j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db, db == 1:
+			out[i] = da
+		case da == 1:
+			out[i] = db
+		default:
+			return bcastK{}, fmt.Errorf("cannot broadcast %v with %v", a, b)
+		}
+	}
+	return bcastK{mul: mul, a: a.Clone(), b: b.Clone(), out: out}, nil
+}
+
+func (k bcastK) name() string {
+	op := "Add"
+	if k.mul {
+		op = "Mul"
+	}
+	return fmt.Sprintf("Broadcast%s{%v,%v}", op, []int(k.a), []int(k.b))
+}
+func (k bcastK) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if !in[0].Eq(k.a) || !in[1].Eq(k.b) {
+		return nil, fmt.Errorf("inputs %v, %v; op built for %v, %v", in[0], in[1], k.a, k.b)
+	}
+	return k.out.Clone(), nil
+}
+func (bcastK) diffWRT() []bool { return []bool{true, true} }
+
+// strides gives the element strides of s seen through out (0 on stretched dims).
+func strides(s, out tensor.Shape) []int {
+	st := make([]int, len(out))
+	stride := 1
+	for i := len(out) - 1; i >= 0; i-- {
+		j := len(s) - len(out) + i
+		if j >= 0 && s[j] != 1 {
+			st[i] = stride
+		}
+		if j >= 0 {
+			stride *= s[j]
+		}
+	}
+	return st
+}
+
+// walk calls fn(o, ia, ib) for every output element o with the matching
+// element offsets of a and b.
+func (k bcastK) walk(fn func(o, ia, ib int)) {
+	out := k.out
+	n := out.TotalSize()
+	if len(out) == 0 {
+		fn(0, 0, 0)
+		return
+	}
+	sa, sb := strides(k.a, out), strides(k.b, out)
+	idx := make([]int, len(out))
+	ia, ib := 0, 0
+	for o := 0; o < n; o++ {
+		fn(o, ia, ib)
+		for d := len(out) - 1; d >= 0; d-- {
+			idx[d]++
+			ia += sa[d]
+			ib += sb[d]
+			if idx[d] < out[d] {
+				break
+			}
+			ia -= sa[d] * out[d]
+			ib -= sb[d] * out[d]
+			idx[d] = 0
+		}
+	}
+}
+
+func (k bcastK) forward(out float64Or32, in []gorgonia.Value) {
+	if is64(out) {
+		bcastFwd(k, buf[float64](out), data[float64](in[0]), data[float64](in[1]))
+	} else {
+		bcastFwd(k, buf[float32](out), data[float32](in[0]), data[float32](in[1]))
+	}
+}
+func bcastFwd[F float](k bcastK, y, a, b []F) {
+	if k.mul {
+		k.walk(func(o, ia, ib int) { y[o] = a[ia] * b[ib] })
+	} else {
+		k.walk(func(o, ia, ib int) { y[o] = a[ia] + b[ib] })
+	}
+}
+func (k bcastK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
+	if is64(dx) {
+		bcastBwd(k, i, buf[float64](dx), data[float64](in[0]), data[float64](in[1]), data[float64](dy))
+	} else {
+		bcastBwd(k, i, buf[float32](dx), data[float32](in[0]), data[float32](in[1]), data[float32](dy))
+	}
+}
+
+// bcastBwd sums dy (times the other operand for Mul) into the stretched
+// positions of input i.
+func bcastBwd[F float](k bcastK, i int, dx, a, b, dy []F) {
+	acc := make([]float64, len(dx))
+	k.walk(func(o, ia, ib int) {
+		g := float64(dy[o])
+		self, other := ia, b[ib]
+		if i == 1 {
+			self, other = ib, a[ia]
+		}
+		if k.mul {
+			g *= float64(other)
+		}
+		acc[self] += g
+	})
+	for j, v := range acc {
+		dx[j] = F(v)
+	}
+}
+
+// ---- cross-entropy loss: logits [..., V], targets Int [rows] → scalar ----
+
+// crossEntropyK is mean over non-ignored rows of −log softmax(logits)[target].
+// A batch whose targets are all ignored has loss 0 (HF would give NaN).
+type crossEntropyK struct{ ignore int }
+
+func (k crossEntropyK) name() string { return fmt.Sprintf("CrossEntropy{ignore=%d}", k.ignore) }
+func (crossEntropyK) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	l, t := in[0], in[1]
+	if len(l) == 0 || l[len(l)-1] == 0 {
+		return nil, fmt.Errorf("logits %v", l)
+	}
+	if rows := l.TotalSize() / l[len(l)-1]; len(t) != 1 || t[0] != rows {
+		return nil, fmt.Errorf("logits %v need %d targets, got shape %v", l, rows, t)
+	}
+	return tensor.Shape{}, nil
+}
+func (crossEntropyK) diffWRT() []bool { return []bool{true, false} }
+func (k crossEntropyK) forward(out float64Or32, in []gorgonia.Value) {
+	tg := ints(in[1])
+	v := lastDim(in[0])
+	if is64(out) {
+		buf[float64](out)[0] = ceFwd(data[float64](in[0]), tg, v, k.ignore)
+	} else {
+		buf[float32](out)[0] = ceFwd(data[float32](in[0]), tg, v, k.ignore)
+	}
+}
+
+// logSumExp of one row, in float64.
+func logSumExp[F float](row []F) float64 {
+	m := math.Inf(-1)
+	for _, x := range row {
+		m = max(m, float64(x))
+	}
+	var s float64
+	for _, x := range row {
+		s += math.Exp(float64(x) - m)
+	}
+	return m + math.Log(s)
+}
+
+func ceFwd[F float](x []F, targets []int, v, ignore int) F {
+	var total float64
+	n := 0
+	for r, t := range targets {
+		if t == ignore {
+			continue
+		}
+		row := x[r*v : (r+1)*v]
+		total += logSumExp(row) - float64(row[t])
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	return F(total / float64(n))
+}
+func (k crossEntropyK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
+	tg := ints(in[1])
+	v := lastDim(in[0])
+	if is64(dx) {
+		ceBwd(buf[float64](dx), data[float64](in[0]), tg, v, k.ignore, float64(data[float64](dy)[0]))
+	} else {
+		ceBwd(buf[float32](dx), data[float32](in[0]), tg, v, k.ignore, float64(data[float32](dy)[0]))
+	}
+}
+
+// ceBwd: dlogits = dy/n·(softmax(row) − onehot(target)); ignored rows get 0.
+func ceBwd[F float](dx, x []F, targets []int, v, ignore int, dy float64) {
+	n := 0
+	for _, t := range targets {
+		if t != ignore {
+			n++
+		}
+	}
+	clear(dx)
+	if n == 0 {
+		return
+	}
+	g := dy / float64(n)
+	for r, t := range targets {
+		if t == ignore {
+			continue
+		}
+		row := x[r*v : (r+1)*v]
+		lse := logSumExp(row)
+		for j, xv := range row {
+			p := math.Exp(float64(xv) - lse)
+			if j == t {
+				p--
+			}
+			dx[r*v+j] = F(g * p)
+		}
+	}
+}

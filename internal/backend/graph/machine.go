@@ -1,0 +1,120 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+
+	"github.com/fovea-ml/fovea/internal/backend"
+	ft "github.com/fovea-ml/fovea/internal/tensor"
+)
+
+// Backward adds the symbolic gradient of the scalar loss with respect to
+// every trainable parameter to the graph. Call it once, after building
+// the forward pass and before Compile; afterwards Param.Grad reads the
+// gradients of the last Run.
+func (b *Backend) Backward(loss backend.Value) error {
+	if b.grads {
+		return fmt.Errorf("graph.Backward: gradients already added")
+	}
+	if len(b.params) == 0 {
+		return fmt.Errorf("graph.Backward: no trainable parameters")
+	}
+	wrt := make(gorgonia.Nodes, len(b.params))
+	for i, p := range b.params {
+		wrt[i] = p.Node
+	}
+	if _, err := gorgonia.Grad(b.Node(loss), wrt...); err != nil {
+		return fmt.Errorf("graph.Backward: %w", err)
+	}
+	b.grads = true
+	return nil
+}
+
+// Machine runs a compiled graph. Graph shapes are static, so compile one
+// Machine per (batch, length) bucket and reuse it for every step of that
+// shape, rebinding inputs with SetConst / SetIDs / SetTargets.
+type Machine struct {
+	vm  gorgonia.VM
+	ran bool
+}
+
+// Compile compiles the graph as it stands into a TapeMachine.
+func (b *Backend) Compile() (*Machine, error) {
+	vm := gorgonia.NewTapeMachine(b.g)
+	return &Machine{vm: vm}, nil
+}
+
+// Run executes the whole graph once (forward and, after Backward, the
+// gradients). The context is checked before the run starts.
+func (m *Machine) Run(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m.ran {
+		m.vm.Reset()
+	}
+	m.ran = true
+	if err := m.vm.RunAll(); err != nil {
+		return fmt.Errorf("graph: run: %w", err)
+	}
+	return nil
+}
+
+// Close releases the machine's resources.
+func (m *Machine) Close() error { return m.vm.Close() }
+
+// Read returns the value of v after a Run, converted to float32 (a copy).
+// A scalar comes back with shape [].
+func (b *Backend) Read(v backend.Value) (*ft.Tensor, error) {
+	return readNode(b.Node(v).Value(), b.Shape(v))
+}
+
+func readNode(val gorgonia.Value, shape []int) (*ft.Tensor, error) {
+	if val == nil {
+		return nil, fmt.Errorf("graph.Read: node has no value (not run yet?)")
+	}
+	out := ft.New(shape...)
+	switch d := val.Data().(type) {
+	case []float32:
+		copy(out.Data, d)
+	case []float64:
+		for i, x := range d {
+			out.Data[i] = float32(x)
+		}
+	case float32:
+		out.Data[0] = d
+	case float64:
+		out.Data[0] = float32(d)
+	default:
+		return nil, fmt.Errorf("graph.Read: value of type %T", d)
+	}
+	return out, nil
+}
+
+// ReadFloat64 returns the value of v after a Run as float64 (for gradient
+// checks on a Float64 backend).
+func (b *Backend) ReadFloat64(v backend.Value) ([]float64, error) {
+	val := b.Node(v).Value()
+	if val == nil {
+		return nil, fmt.Errorf("graph.ReadFloat64: node has no value")
+	}
+	switch d := val.Data().(type) {
+	case []float64:
+		return append([]float64(nil), d...), nil
+	case float64:
+		return []float64{d}, nil
+	}
+	return nil, fmt.Errorf("graph.ReadFloat64: value of type %T", val.Data())
+}
+
+// Grad returns the gradient of the loss with respect to p from the last
+// Run, as float32 with p.Tensor's shape.
+func (p Param) Grad() (*ft.Tensor, error) {
+	g, err := p.Node.Grad()
+	if err != nil {
+		return nil, fmt.Errorf("graph: gradient of %s: %w", p.Node.Name(), err)
+	}
+	return readNode(g, p.Tensor.Shape)
+}

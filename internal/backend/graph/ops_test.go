@@ -1,0 +1,228 @@
+package graph_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fovea-ml/fovea/internal/backend"
+	ft "github.com/fovea-ml/fovea/internal/tensor"
+)
+
+const (
+	gradTol   = 1e-4 // float64 finite differences vs analytic, relative
+	parityTol = 1e-6 // float32 eager vs graph, absolute
+)
+
+type opCase struct {
+	name   string
+	fn     builder
+	shapes [][]int
+	scale  float32 // input range; 0 means 1
+	frozen []int   // inputs without a gradient (masks)
+}
+
+func mustRoPE(t testing.TB, dh int, llama3 *backend.Llama3Scaling) *backend.RoPE {
+	r, err := backend.NewRoPE(dh, 10000, llama3)
+	require.NoError(t, err)
+	return r
+}
+
+// opCases lists every custom op (and the built-in compositions the
+// backend uses) with odd sizes.
+func opCases(t testing.TB) []opCase {
+	rope := mustRoPE(t, 6, nil)
+	rope3 := mustRoPE(t, 8, &backend.Llama3Scaling{Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPos: 16})
+	cases := []opCase{
+		{name: "softmax", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Softmax(in[0]) },
+			shapes: [][]int{{2, 3, 5}}, scale: 3},
+		{name: "rmsnorm", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.RMSNorm(in[0], in[1], 1e-5) },
+			shapes: [][]int{{3, 7}, {7}}},
+		{name: "layernorm_bias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.LayerNorm(in[0], in[1], in[2], 1e-5)
+		}, shapes: [][]int{{2, 3, 5}, {5}, {5}}},
+		{name: "layernorm_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.LayerNorm(in[0], in[1], nil, 1e-6)
+		}, shapes: [][]int{{3, 5}, {5}}},
+		{name: "scale", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Scale(in[0], -0.37) },
+			shapes: [][]int{{3, 5}}},
+		{name: "rope", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.RoPE(in[0], []int{0, 3, 7}, rope)
+		}, shapes: [][]int{{1, 2, 3, 6}}},
+		{name: "rope_llama3", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.RoPE(in[0], []int{5, 6, 7, 100, 3000}, rope3)
+		}, shapes: [][]int{{2, 1, 5, 8}}},
+		{name: "add_bcast_BT1", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Add(in[0], in[1]) },
+			shapes: [][]int{{2, 3, 1}, {2, 3, 5}}},
+		{name: "mul_bcast_BT1", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Mul(in[0], in[1]) },
+			shapes: [][]int{{2, 3, 1}, {2, 3, 5}}},
+		{name: "mul_bcast_5d", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Mul(in[0], in[1]) },
+			shapes: [][]int{{2, 1, 3, 1, 2}, {3, 3, 1}}},
+		{name: "add_scalar", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Add(in[0], in[1]) },
+			shapes: [][]int{{3, 5}, {1}}},
+		{name: "add_same", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Add(in[0], in[1]) },
+			shapes: [][]int{{3, 5}, {3, 5}}},
+		{name: "mul_same", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.Mul(in[0], in[1]) },
+			shapes: [][]int{{3, 5}, {3, 5}}},
+		{name: "linear_bias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Linear(in[0], in[1], in[2])
+		}, shapes: [][]int{{2, 3, 5}, {7, 5}, {7}}},
+		{name: "linear_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Linear(in[0], in[1], nil)
+		}, shapes: [][]int{{3, 5}, {4, 5}}},
+		{name: "matmul_4d_transB", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.MatMul(in[0], in[1], true)
+		}, shapes: [][]int{{2, 3, 4, 5}, {2, 3, 7, 5}}},
+		{name: "matmul_2d", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.MatMul(in[0], in[1], false)
+		}, shapes: [][]int{{3, 5}, {5, 2}}},
+		{name: "transpose_slice_concat", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			x := be.Transpose(in[0], 0, 2, 1, 3)         // [2, 5, 3, 4]
+			a := be.Slice(x, 1, 1, 4)                    // [2, 3, 3, 4]
+			c := be.Slice(x, 3, 2, 3)                    // [2, 5, 3, 1]
+			return be.Concat(3, be.Slice(c, 1, 0, 3), a) // [2, 3, 3, 5]
+		}, shapes: [][]int{{2, 3, 5, 4}}},
+		{name: "embedding", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Embedding(in[0], []int{4, 0, 4, 2})
+		}, shapes: [][]int{{5, 3}}},
+		{name: "attention_causal_gqa", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true})
+		}, shapes: [][]int{{2, 6, 3, 4}, {2, 2, 3, 4}, {2, 2, 3, 4}}},
+		{name: "attention_mask_scale", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Mask: in[3], Scale: 0.7})
+		}, shapes: [][]int{{2, 2, 3, 4}, {2, 1, 5, 4}, {2, 1, 5, 4}, {2, 1, 3, 5}}, frozen: []int{3}},
+		{name: "attention_causal_prefix", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true, Mask: in[3]})
+		}, shapes: [][]int{{1, 3, 2, 4}, {1, 3, 5, 4}, {1, 3, 5, 4}, {1, 3, 2, 5}}, frozen: []int{3}},
+	}
+	for _, act := range []backend.Act{backend.ActGELU, backend.ActGELUTanh, backend.ActQuickGELU, backend.ActSiLU,
+		backend.ActReLU, backend.ActTanh, backend.ActSigmoid} {
+		act := act
+		cases = append(cases, opCase{name: "act_" + act.String(), fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Activation(in[0], act)
+		}, shapes: [][]int{{3, 7}}, scale: 3})
+	}
+	return cases
+}
+
+func inputsFor(rng *rand.Rand, c opCase) []*ft.Tensor {
+	scale := c.scale
+	if scale == 0 {
+		scale = 1
+	}
+	in := make([]*ft.Tensor, len(c.shapes))
+	for i, s := range c.shapes {
+		in[i] = randTensor(rng, scale, s...)
+	}
+	return in
+}
+
+func TestGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range opCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			rel := gradCheck(t, c.fn, c.frozen, inputsFor(rng, c)...)
+			t.Logf("max relative gradient error %.3g", rel)
+			require.Less(t, rel, gradTol)
+		})
+	}
+}
+
+func TestEagerParity(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range opCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			d := parity(t, c.fn, inputsFor(rng, c)...)
+			t.Logf("max |eager − graph| %.3g", d)
+			require.LessOrEqual(t, d, parityTol)
+		})
+	}
+}
+
+func TestSoftmaxStableAndMaskedRows(t *testing.T) {
+	x := ft.FromData([]float32{0, 0, 100, 0, 3, -1e30, float32(-1e38), 1e30, 5, 1e4, 1e4, -1e4}, 4, 3)
+	neg := float32(negInf())
+	x.Data[6] = neg
+	all := ft.FromData([]float32{neg, neg, neg}, 1, 3)
+	for _, in := range []*ft.Tensor{x, all} {
+		d := parity(t, func(be backend.Backend, v []backend.Value) backend.Value { return be.Softmax(v[0]) }, in)
+		require.LessOrEqual(t, d, parityTol)
+	}
+	// Independent expectations for the fully masked row.
+	be, y := runGraph(t, func(be backend.Backend, v []backend.Value) backend.Value { return be.Softmax(v[0]) }, all)
+	got, err := be.Read(y)
+	require.NoError(t, err)
+	require.Equal(t, []float32{0, 0, 0}, got.Data)
+}
+
+func TestAttentionCachePanics(t *testing.T) {
+	require.PanicsWithValue(t, "graph.Attention: a KV cache is not supported by the graph backend (train on whole sequences)", func() {
+		be := newGraph()
+		q := be.Const(ft.New(1, 1, 1, 2))
+		be.Attention(q, q, q, backend.AttnOpts{Cache: backend.NewKVCache(1, 1, 2)})
+	})
+}
+
+// Two RoPE nodes on the same input with different positions (or
+// frequencies) must not be merged by gorgonia's hash-consing.
+func TestHashIncludesParameters(t *testing.T) {
+	be := newGraph()
+	x := be.Const(ft.New(1, 1, 2, 4))
+	r1 := mustRoPE(t, 4, nil)
+	r2, err := backend.NewRoPE(4, 500, nil)
+	require.NoError(t, err)
+	a := be.RoPE(x, []int{0, 1}, r1)
+	require.Same(t, a, be.RoPE(x, []int{0, 1}, r1), "identical ops should merge")
+	require.NotSame(t, a, be.RoPE(x, []int{0, 2}, r1))
+	require.NotSame(t, a, be.RoPE(x, []int{0, 1}, r2))
+	require.NotSame(t, be.Activation(x, backend.ActGELU), be.Activation(x, backend.ActGELUTanh))
+	require.NotSame(t, be.Scale(x, 2), be.Scale(x, 3))
+	require.NotSame(t, be.RMSNorm(x, be.Const(ft.New(4)), 1e-5), be.RMSNorm(x, be.Const(ft.New(4)), 1e-6))
+	l := be.Const(ft.New(2, 3))
+	require.NotSame(t, be.CrossEntropy(l, []int{0, 1}, -100), be.CrossEntropy(l, []int{0, 1}, 1))
+}
+
+func TestCrossEntropy(t *testing.T) {
+	logits := ft.FromData([]float32{1, 2, 3, 0, 0, 0, 5, -5, 0, 2, 2, 2}, 2, 2, 3)
+	targets := []int{2, -100, 0, 1}
+	// Independent expectation: −log softmax at the target, averaged over 3 rows.
+	want := (logSoftmaxNeg([]float64{1, 2, 3}, 2) + logSoftmaxNeg([]float64{5, -5, 0}, 0) + logSoftmaxNeg([]float64{2, 2, 2}, 1)) / 3
+	be := newGraph()
+	loss := be.CrossEntropy(be.Const(logits), targets, -100)
+	m, err := be.Compile()
+	require.NoError(t, err)
+	require.NoError(t, m.Run(t.Context()))
+	got, err := be.Read(loss)
+	require.NoError(t, err)
+	require.Empty(t, got.Shape)
+	require.InDelta(t, want, got.Data[0], 1e-6)
+
+	require.ErrorContains(t, be.SetTargets(loss, []int{0, 1, 3, 0}), "id 3 at 2 outside [0, 3)")
+	require.ErrorContains(t, be.SetTargets(loss, []int{0}), "1 ids, graph built for 4")
+	require.NoError(t, be.SetTargets(loss, []int{-100, -100, -100, 1}))
+	require.NoError(t, m.Run(t.Context()))
+	got, err = be.Read(loss)
+	require.NoError(t, err)
+	require.InDelta(t, logSoftmaxNeg([]float64{2, 2, 2}, 1), got.Data[0], 1e-6)
+
+	rng := rand.New(rand.NewPCG(9, 9))
+	rel := gradCheck(t, func(be backend.Backend, in []backend.Value) backend.Value {
+		return be.(interface {
+			CrossEntropy(backend.Value, []int, int) backend.Value
+		}).CrossEntropy(in[0], []int{4, -1, 0, 3, 3, 1}, -1)
+	}, nil, randTensor(rng, 2, 2, 3, 5))
+	t.Logf("cross-entropy max relative gradient error %.3g", rel)
+	require.Less(t, rel, gradTol)
+}
+
+func TestShapeErrorsPanicWithShapes(t *testing.T) {
+	be := newGraph()
+	x := be.Const(ft.New(2, 3))
+	require.PanicsWithValue(t, "graph.Linear: x [2 3], w [4 5]", func() { be.Linear(x, be.Const(ft.New(4, 5)), nil) })
+	require.Panics(t, func() { be.Add(x, be.Const(ft.New(4))) })
+	require.PanicsWithValue(t, "graph.Embedding: id 9 at 0 outside [0, 2)", func() { be.Embedding(x, []int{9}) })
+	require.Panics(t, func() { be.RoPE(x, []int{0}, mustRoPE(t, 4, nil)) })
+	require.Equal(t, fmt.Sprint([]int{2, 3}), fmt.Sprint(be.Shape(x)))
+}
