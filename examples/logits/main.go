@@ -10,6 +10,9 @@
 //     with -generate N the greedy generated_ids (I64 [≤N]; generation stops
 //     early at an end-of-sequence token, as HF's generate does);
 //   - clip_vision_model: last_hidden_state, pooler_output and pixel_values.
+//   - mllama: as llava; without -images, -inputs also supplies
+//     aspect_ratio_ids, aspect_ratio_mask and optionally cross_attention_mask
+//     (see mllama.go).
 package main
 
 import (
@@ -88,6 +91,7 @@ type runner func(ctx context.Context, m *fovea.Model, in *inputs, generate int) 
 func runners() map[fovea.Kind]runner {
 	return map[fovea.Kind]runner{
 		fovea.KindCLIPVision: runVision,
+		fovea.KindMllama:     runMllama,
 	}
 }
 
