@@ -164,6 +164,14 @@ func (m *Model) NewState(batch int) *State {
 	return st
 }
 
+// NewTrainState returns a run state whose layers keep nothing between
+// calls (no KV cache): each Forward attends over its own input only. It is
+// what whole-sequence training on the graph backend uses, since a graph
+// has static shapes and no cache.
+func (m *Model) NewTrainState(batch int) *State {
+	return &State{Layers: make([]any, len(m.Layers)), batch: batch}
+}
+
 // Pos is the number of positions consumed: the position of the next token.
 func (s *State) Pos() int { return s.pos }
 
