@@ -1,6 +1,8 @@
-// Package projector is the glue of unified-embedding VLMs (LLaVA): it
-// picks vision features, maps them to the language model's width and
-// splices them into the token embeddings.
+// Package projector maps vision features to the language model's width.
+// For unified-embedding VLMs (LLaVA) it also picks the vision features and
+// splices them into the token embeddings; for cross-attention VLMs
+// (Mllama) it is a single linear map whose output the cross-attention
+// layers attend to.
 //
 // # Feature selection (SelectFeatures)
 //
@@ -32,6 +34,15 @@
 // patches 0..P-1, image 1, ...), into the embedding rows [T, D] whose id is
 // the image token: HF's masked_scatter. It is built from backend Slice and
 // Concat, so it also runs on the graph backend.
+//
+// # Mllama (mllama.go)
+//
+// Mllama's multi_modal_projector is one biased Linear from the vision
+// output width (vision_output_dim: the global encoder output concatenated
+// with the interleaved intermediate layers) to the text width. Its input
+// [B, N, tiles, P, Dv] is flattened image-major, then tile, then patch, to
+// cross_attention_states [B, N·tiles·P, D]; nothing is spliced into the
+// token sequence (see package crossattn).
 //
 // # Errors
 //

@@ -41,6 +41,27 @@
 // All layer code is written against backend.Backend, so the same tower
 // runs eagerly for inference and on the graph backend for training.
 //
+// # Mllama vision tower (mllama_vision.go)
+//
+// MllamaVision is HF's MllamaVisionModel, for tiled input pixels
+// [B, N, tiles, 3, S, S] with aspect-ratio ids [B, N] and masks
+// [B, N, tiles]:
+//
+//	patch conv (no bias) + class embedding             → [B·N·tiles, P+1, D]
+//	pre_tile_positional_embedding (by aspect-ratio id, ·tanh(gate))
+//	gated_positional_embedding: (1−tanh(g))·pos + tanh(g)·tile_pos
+//	layernorm_pre; pad tokens to a multiple of 8 (17 → 24)
+//	local transformer (pre-LN), keeping intermediate_layers_indices
+//	layernorm_post; post_tile_positional_embedding (gated)
+//	global transformer: gated layers, x += tanh(gate_attn)·attn, += tanh(gate_ffn)·mlp
+//	drop padding; output = cat(global, interleaved intermediates)
+//
+// The self-attention mask is HF's outer product of the "is padding" vector
+// (padded patches and every patch of a padded tile): only (pad, pad) pairs
+// are masked, real queries still see padded keys. The intermediates are
+// interleaved as HF stacks them: channel D+L·c+j is intermediate j's
+// channel c. Weights live under "vision_model." (MllamaVisionPrefix).
+//
 // # Image preprocessing (preprocess.go, image.go, resample*.go, mllama_preprocess.go)
 //
 // Purpose: turn decoded images into the pixel_values tensors that the CLIP /
