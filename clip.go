@@ -124,3 +124,7 @@ func (m *Model) VisionOutputs(ctx context.Context, px *Pixels) (*VisionOutput, e
 	}
 	return ve.visionOutputs(ctx, m.b, px)
 }
+
+func (c *clipVision) weightParts() []weightPart {
+	return []weightPart{{vision.CLIPPrefix, c.tower}}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/quant"
 	"github.com/fovea-ml/fovea/internal/safetensors"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/tokenizer"
@@ -61,6 +62,8 @@ type architecture interface {
 	// decoder input: the final ids (image placeholders expanded),
 	// embeddings [1, T, D] and a fresh run state ready for them.
 	prefill(ctx context.Context, b backend.Backend, ids []int, px *Pixels) (*prefilled, error)
+	// weightParts lists the loaded weights with their checkpoint prefixes.
+	weightParts() []weightPart
 }
 
 // prefilled is a decoder input ready to run.
@@ -99,7 +102,12 @@ type Option func(*options)
 type options struct {
 	tokenizerPath string
 	noTokenizer   bool
+	quant         Quantization
 }
+
+// WithQuantization stores the Linear weights as q (default F32). Weights
+// whose input width is not a multiple of the block size stay float32.
+func WithQuantization(q Quantization) Option { return func(o *options) { o.quant = q } }
 
 // WithTokenizer loads the tokenizer from path (a tokenizer.json or a
 // .gguf file) instead of looking in the model folder.
@@ -152,6 +160,21 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{}}
+	switch o.quant {
+	case F32:
+	case Q8_0:
+		ts, err := namedWeights(a)
+		if err != nil {
+			return nil, fmt.Errorf("fovea: %w", err)
+		}
+		table, err := quant.QuantizeModel(ts)
+		if err != nil {
+			return nil, fmt.Errorf("fovea: %w", err)
+		}
+		m.b = backend.Eager{Quantized: table}
+	default:
+		return nil, fmt.Errorf("fovea: unknown quantization %v", o.quant)
+	}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)

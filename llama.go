@@ -49,3 +49,7 @@ func (l *llama) prefill(ctx context.Context, b backend.Backend, ids []int, px *P
 	}
 	return &prefilled{ids: ids, embeds: e, state: l.dec.NewState(1)}, nil
 }
+
+func (l *llama) weightParts() []weightPart {
+	return decoderParts(l.dec, llamaPrefix, "lm_head.weight")
+}

@@ -184,3 +184,8 @@ func (m *Model) EncodeImages(ctx context.Context, px *Pixels) (*tensor.Tensor, e
 	}
 	return backend.T(v), nil
 }
+
+func (l *llava) weightParts() []weightPart {
+	return append(decoderParts(l.dec, llavaTextPrefix, llavaHeadName),
+		weightPart{vision.LlavaCLIPPrefix, l.tower}, weightPart{projector.Prefix, l.proj})
+}

@@ -222,3 +222,8 @@ func (m *mllama) prefill(ctx context.Context, b backend.Backend, ids []int, px *
 	}
 	return &prefilled{ids: ids, embeds: e, state: st}, nil
 }
+
+func (m *mllama) weightParts() []weightPart {
+	return append(decoderParts(m.dec, mllamaTextPrefix, mllamaHeadName),
+		weightPart{vision.MllamaVisionPrefix, m.tower}, weightPart{projector.Prefix, m.proj})
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/fovea-ml/fovea/internal/backend/graph"
 	"github.com/fovea-ml/fovea/internal/blas"
 	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/quant"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/projector"
@@ -381,9 +382,18 @@ func peakRSSMiB() float64 {
 	return 0
 }
 
-// quantizeDecoder is filled in by the quantization work.
+// quantizeDecoder stores the decoder's projections and (tied) LM head as
+// Q8_0, the way fovea.Load(…, WithQuantization(Q8_0)) does.
 func quantizeDecoder(m *decoder.Model) (map[*tensor.Tensor]backend.QuantizedMatrix, error) {
-	return nil, fmt.Errorf("Q8_0 quantization is not available yet")
+	ts := []quant.NamedTensor{{Name: "lm_head.weight", W: m.LMHead}}
+	for i, l := range m.Layers {
+		lt, err := quant.TensorsOf(fmt.Sprintf("model.layers.%d.", i), l)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, lt...)
+	}
+	return quant.QuantizeModel(ts)
 }
 
 // crossLayers is where the cross-attention bench inserts its 4 gated

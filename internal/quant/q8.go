@@ -1,0 +1,293 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/quant/gemv"
+	"github.com/fovea-ml/fovea/internal/tensor"
+)
+
+const (
+	// BlockSize is the number of weights (along In) that share one scale.
+	BlockSize = 32
+	// q8Max is the largest magnitude of a quantized value: a block's
+	// scale is max|w| / q8Max, so every value lies in [-127, 127].
+	q8Max = 127
+	// q8Offset turns a signed weight q ∈ [-127, 127] into the stored
+	// unsigned byte q + q8Offset ∈ [1, 255] (the u8 operand of VPDPBUSD).
+	q8Offset = 128
+	// lanesPerBlock is the number of int32 lanes one block's partial sums
+	// occupy in the vector kernels (32 bytes / 4 bytes per lane).
+	lanesPerBlock = BlockSize / 4
+	// corrPerLane is q8Offset / lanesPerBlock: the per-lane share of the
+	// offset correction q8Offset·Σx of one block.
+	corrPerLane = q8Offset / lanesPerBlock
+	// padBytes and padScales extend the weight and scale slices so a
+	// kernel may read one whole block pair (64 bytes, 16 scales) past the
+	// last row; the extra values only ever meet zero activations.
+	padBytes  = 2 * BlockSize
+	padScales = 16
+	// rowTile is the number of weight rows a worker streams per activation
+	// row before moving to the next one (m > 1 keeps the tile in cache).
+	rowTile = 32
+	// minParallelWork is the number of multiply-adds (m·Out·In) below
+	// which MatMulT stays on the calling goroutine.
+	minParallelWork = 1 << 17
+	// half is the rounding offset of quantizeBlock.
+	half = 0.5
+	// signBit is the sign bit of a float32.
+	signBit = 1 << 31
+)
+
+// Q8Matrix is a weight matrix W [Out, In] in Q8_0 form: each row is cut
+// into In/32 blocks of 32 weights; block b of row r keeps one float32
+// scale d[r, b] = max|w| / 127 and 32 int8 values q = round(w / d), so
+// w ≈ q·d. It implements backend.QuantizedMatrix.
+//
+// Storage: qs [Out, In] bytes holding q + 128 (offset binary, see doc.go),
+// d [Out, In/32] float32 scales; both are padded at the end for the
+// vector kernels. A Q8Matrix is immutable and safe for concurrent use.
+type Q8Matrix struct {
+	out, in, nb int
+	qs          []uint8   // [Out, In] (+padBytes)
+	d           []float32 // [Out, nb] (+padScales)
+}
+
+var _ backend.QuantizedMatrix = (*Q8Matrix)(nil)
+
+// QuantizeQ8_0 compresses w [Out, In] into Q8_0 blocks. In must be a
+// positive multiple of BlockSize and every weight must be finite.
+func QuantizeQ8_0(w *tensor.Tensor) (*Q8Matrix, error) {
+	if w == nil {
+		return nil, fmt.Errorf("quant: nil weight")
+	}
+	if w.Dims() != 2 || w.Shape[0] < 1 || w.Shape[1] < 1 {
+		return nil, fmt.Errorf("quant: Q8_0 needs a non-empty 2-D weight [Out, In], got %v", w.Shape)
+	}
+	out, in := w.Shape[0], w.Shape[1]
+	if in%BlockSize != 0 {
+		return nil, fmt.Errorf("quant: Q8_0 needs In a multiple of %d, got weight %v", BlockSize, w.Shape)
+	}
+	if len(w.Data) != out*in {
+		return nil, fmt.Errorf("quant: weight %v holds %d values, want %d", w.Shape, len(w.Data), out*in)
+	}
+	nb := in / BlockSize
+	q := &Q8Matrix{
+		out: out, in: in, nb: nb,
+		qs: make([]uint8, out*in+padBytes),
+		d:  make([]float32, out*nb+padScales),
+	}
+	var blk [BlockSize]int8
+	for r := 0; r < out; r++ {
+		for b := 0; b < nb; b++ {
+			off := r*in + b*BlockSize
+			src := w.Data[off : off+BlockSize]
+			for j, v := range src {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return nil, fmt.Errorf("quant: weight [%d, %d] is %v (not finite)", r, b*BlockSize+j, v)
+				}
+			}
+			q.d[r*nb+b] = quantizeBlock(blk[:], src)
+			for j, v := range blk {
+				q.qs[off+j] = uint8(int(v) + q8Offset)
+			}
+		}
+	}
+	return q, nil
+}
+
+// quantizeBlock writes round(src / d) to dst and returns the scale
+// d = max|src| / 127 (0 for an all-zero block, which then quantizes to 0).
+// Rounding is half away from zero, as llama.cpp's roundf; the +½ is added
+// in float64, where it is exact.
+func quantizeBlock(dst []int8, src []float32) float32 {
+	var amax float32
+	for _, v := range src {
+		// |v| by clearing the sign bit: plain compares, no NaN handling
+		// (the builtin max is several times slower here).
+		if a := math.Float32frombits(math.Float32bits(v) &^ signBit); a > amax {
+			amax = a
+		}
+	}
+	d := amax / q8Max
+	if d == 0 {
+		clear(dst[:len(src)])
+		return 0
+	}
+	id := 1 / d
+	dst = dst[:len(src)]
+	for j, v := range src {
+		// Branch-free: the sign of v is random, a branch mispredicts.
+		r := float64(v * id)
+		dst[j] = int8(max(-q8Max, min(q8Max, int32(r+math.Copysign(half, r)))))
+	}
+	return d
+}
+
+// Dims returns (Out, In).
+func (q *Q8Matrix) Dims() (out, in int) { return q.out, q.in }
+
+// Bytes is the size of the compressed weights and scales.
+func (q *Q8Matrix) Bytes() int { return q.out*q.in + 4*q.out*q.nb }
+
+// Row writes row i of W, dequantized (q·d), to dst [In].
+func (q *Q8Matrix) Row(i int, dst []float32) {
+	if i < 0 || i >= q.out || len(dst) < q.in {
+		panic(fmt.Sprintf("quant.Q8Matrix.Row: row %d of [%d %d] into dst of %d", i, q.out, q.in, len(dst)))
+	}
+	for b := 0; b < q.nb; b++ {
+		d := q.d[i*q.nb+b]
+		src := q.qs[i*q.in+b*BlockSize : i*q.in+(b+1)*BlockSize]
+		out := dst[b*BlockSize : (b+1)*BlockSize]
+		for j, v := range src {
+			out[j] = float32(int(v)-q8Offset) * d
+		}
+	}
+}
+
+// Dequantize returns W as a float32 tensor [Out, In].
+func (q *Q8Matrix) Dequantize() *tensor.Tensor {
+	t := tensor.New(q.out, q.in)
+	for i := 0; i < q.out; i++ {
+		q.Row(i, t.Data[i*q.in:(i+1)*q.in])
+	}
+	return t
+}
+
+func (q *Q8Matrix) checkMatMul(name string, y, x []float32, m int) {
+	if m < 0 || len(x) < m*q.in || len(y) < m*q.out {
+		panic(fmt.Sprintf("quant.Q8Matrix.%s: W [%d %d], m=%d: x has %d (need %d), y has %d (need %d)",
+			name, q.out, q.in, m, len(x), m*q.in, len(y), m*q.out))
+	}
+}
+
+// MatMulT computes y [m, Out] = x [m, In] · Wᵀ, overwriting y. Each
+// activation row is quantized to Q8_0 on the fly and multiplied block by
+// block in int8 (see doc.go for the kernels and the threading).
+func (q *Q8Matrix) MatMulT(y, x []float32, m int) { q.matMulT(defaultKernel, y, x, m) }
+
+func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
+	q.checkMatMul("MatMulT", y, x, m)
+	if m == 0 {
+		return
+	}
+	a := quantizeActs(x, m, q.in)
+	workers := runtime.GOMAXPROCS(0)
+	if m*q.out*q.in < minParallelWork {
+		workers = 1
+	}
+	tiles := (q.out + rowTile - 1) / rowTile
+	workers = min(workers, tiles)
+	gemv.Parallel(workers, func(w int) {
+		lo := min(q.out, tiles*w/workers*rowTile)
+		hi := min(q.out, tiles*(w+1)/workers*rowTile)
+		for r0 := lo; r0 < hi; r0 += rowTile {
+			r1 := min(r0+rowTile, hi)
+			for i := 0; i < m; i++ {
+				k.rows(q, r0, r1, a, i, y[i*q.out:(i+1)*q.out])
+			}
+		}
+	})
+}
+
+// MatMulTRef is the plain-Go reference twin of MatMulT (the test oracle):
+// the same activation quantization, exact int32 block dot products, and a
+// float64 sum of the scaled blocks.
+func (q *Q8Matrix) MatMulTRef(y, x []float32, m int) {
+	q.checkMatMul("MatMulTRef", y, x, m)
+	var xq [BlockSize]int8
+	for i := 0; i < m; i++ {
+		xr := x[i*q.in : (i+1)*q.in]
+		xd := make([]float32, q.nb)
+		xqs := make([]int8, q.in)
+		for b := 0; b < q.nb; b++ {
+			xd[b] = quantizeBlock(xq[:], xr[b*BlockSize:(b+1)*BlockSize])
+			copy(xqs[b*BlockSize:], xq[:])
+		}
+		for r := 0; r < q.out; r++ {
+			var s float64
+			for b := 0; b < q.nb; b++ {
+				var dot int32
+				for j := 0; j < BlockSize; j++ {
+					wq := int32(q.qs[r*q.in+b*BlockSize+j]) - q8Offset
+					dot += wq * int32(xqs[b*BlockSize+j])
+				}
+				s += float64(q.d[r*q.nb+b]) * float64(xd[b]) * float64(dot)
+			}
+			y[i*q.out+r] = float32(s)
+		}
+	}
+}
+
+// acts is a batch of activation rows quantized for the kernels. Blocks
+// are padded to an even count (pairs for the 512-bit kernel); padding has
+// zero values, zero scale and zero correction.
+type acts struct {
+	in, nb, nbPad int
+	xq            []int8    // [m, nbPad·32] quantized values
+	xd            []float32 // [m, nb] block scales
+	xdx           []float32 // [m, nbPad·8] block scale repeated per int32 lane
+	negc          []int32   // [m, nbPad·8] −16·Σxq of the block per lane (offset correction)
+}
+
+// quantizeActs quantizes m rows of x [m, in] to Q8_0 blocks.
+func quantizeActs(x []float32, m, in int) *acts {
+	nb := in / BlockSize
+	nbPad := nb + nb%2
+	a := &acts{
+		in: in, nb: nb, nbPad: nbPad,
+		xq:   make([]int8, m*nbPad*BlockSize),
+		xd:   make([]float32, m*nb),
+		xdx:  make([]float32, m*nbPad*lanesPerBlock),
+		negc: make([]int32, m*nbPad*lanesPerBlock),
+	}
+	for i := 0; i < m; i++ {
+		for b := 0; b < nb; b++ {
+			dst := a.xq[(i*nbPad+b)*BlockSize : (i*nbPad+b+1)*BlockSize]
+			d := quantizeBlock(dst, x[i*in+b*BlockSize:i*in+(b+1)*BlockSize])
+			a.xd[i*nb+b] = d
+			var sum int32
+			for _, v := range dst {
+				sum += int32(v)
+			}
+			lanes := (i*nbPad + b) * lanesPerBlock
+			for l := 0; l < lanesPerBlock; l++ {
+				a.xdx[lanes+l] = d
+				a.negc[lanes+l] = -corrPerLane * sum
+			}
+		}
+	}
+	return a
+}
+
+// row returns the views of activation row i.
+func (a *acts) row(i int) (xq []int8, xd, xdx []float32, negc []int32) {
+	return a.xq[i*a.nbPad*BlockSize : (i+1)*a.nbPad*BlockSize],
+		a.xd[i*a.nb : (i+1)*a.nb],
+		a.xdx[i*a.nbPad*lanesPerBlock : (i+1)*a.nbPad*lanesPerBlock],
+		a.negc[i*a.nbPad*lanesPerBlock : (i+1)*a.nbPad*lanesPerBlock]
+}
+
+// rowsGo is the portable kernel: y[r] = Σ_b d[r,b]·xd[b]·(q[r,b]·xq[b])
+// for rows r in [r0, r1), y indexed by r.
+func rowsGo(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32) {
+	xq, xd, _, _ := a.row(i)
+	for r := r0; r < r1; r++ {
+		w := q.qs[r*q.in : (r+1)*q.in]
+		ds := q.d[r*q.nb : (r+1)*q.nb]
+		var s float32
+		for b, d := range ds {
+			wb := w[b*BlockSize : (b+1)*BlockSize : (b+1)*BlockSize]
+			xb := xq[b*BlockSize : (b+1)*BlockSize : (b+1)*BlockSize]
+			var dot int32
+			for j := range wb {
+				dot += (int32(wb[j]) - q8Offset) * int32(xb[j])
+			}
+			s += d * xd[b] * float32(dot)
+		}
+		y[r] = s
+	}
+}
