@@ -35,8 +35,49 @@ func SgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 	}
 }
 
-// Sgemm is the entry point layer code calls. Until the optimised kernels
-// land it forwards to the reference.
+// Sgemm is the entry point layer code calls: C = alpha·op(A)·op(B) +
+// beta·C (conventions of SgemmRef) on the packed, blocked, multi-threaded
+// kernels of Default().
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	SgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	defaultImpl.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemvRef is the reference twin of Sgemv: y = alpha·op(A)·x + beta·y for
+// row-major A of m×n (stride lda); beta == 0 does not read y.
+func SgemvRef(trans bool, m, n int, alpha float32, a []float32, lda int, x []float32, beta float32, y []float32) {
+	rows, cols := m, n
+	if trans {
+		rows, cols = n, m
+	}
+	for i := 0; i < rows; i++ {
+		var s float32
+		for j := 0; j < cols; j++ {
+			if trans {
+				s += a[j*lda+i] * x[j]
+			} else {
+				s += a[i*lda+j] * x[j]
+			}
+		}
+		if beta == 0 {
+			y[i] = alpha * s
+		} else {
+			y[i] = alpha*s + beta*y[i]
+		}
+	}
+}
+
+// SdotRef is the reference twin of Sdot: Σ x[i]·y[i] for i < n.
+func SdotRef(n int, x, y []float32) float32 {
+	var s float32
+	for i := 0; i < n; i++ {
+		s += x[i] * y[i]
+	}
+	return s
+}
+
+// SaxpyRef is the reference twin of Saxpy: y[i] += alpha·x[i] for i < n.
+func SaxpyRef(n int, alpha float32, x, y []float32) {
+	for i := 0; i < n; i++ {
+		y[i] += alpha * x[i]
+	}
 }

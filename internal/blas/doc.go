@@ -1,0 +1,118 @@
+// Package blas holds Fovea's dense float32 kernels: a packed, cache-blocked,
+// multi-threaded sgemm with Go-assembly micro-kernels, gemv/dot/axpy for the
+// decode path, the vector kernels of transformer layers (softmax, RMSNorm,
+// LayerNorm, SiLU, GELU and friends), and a hook that gives gorgonia's
+// tensor engine the same sgemm. Everything is pure Go plus Plan 9 assembly;
+// no cgo.
+//
+// # Conventions
+//
+// Matrices are row-major float32 slices with a leading dimension (stride,
+// in elements) ≥ the row length, as in CBLAS row-major:
+//
+//	Sgemm:  C[m×n] = alpha·op(A)[m×k]·op(B)[k×n] + beta·C
+//	Sgemv:  y = alpha·op(A)·x + beta·y,  A [m×n]
+//
+// op(A) = Aᵀ when transA (A then stored k×m). beta == 0 overwrites the
+// output without reading it (NaN in C does not leak). Each fast routine has
+// a plain reference twin (SgemmRef, SgemvRef, SdotRef, SaxpyRef,
+// SoftmaxRef, …) that the tests use as the oracle. A slice too short for
+// its shape and stride is a programmer error and panics with the shapes.
+//
+// # Dispatch
+//
+// Level names an instruction-set tier: LevelGo (portable), LevelAVX2
+// (AVX2+FMA3) and LevelAVX512 (AVX-512F). golang.org/x/sys/cpu picks the
+// best supported level once at start-up; the environment variable
+// FOVEA_BLAS_LEVEL=go|avx2|avx512 caps it. Default returns that kernel set
+// (the package-level functions use it); ForLevel(l) returns another
+// supported one and WithThreads bounds its goroutines, which is how the
+// tests run every level the CPU supports on the same cases. An Impl is
+// immutable. Building with -tags purego, or for a non-amd64 GOARCH, leaves
+// only LevelGo.
+//
+// # sgemm
+//
+// The BLIS five-loop scheme. For each nc-wide column block of C and each
+// kc-deep slice of the sum, op(B) is packed into kc×nr micro-panels (row p
+// of a panel is op(B)[p, j:j+nr], zero-padded at the right edge); for each
+// mc-tall row block op(A) is packed into kc×mr micro-panels (row p is
+// alpha·op(A)[i:i+mr, p], so alpha costs nothing in the inner loop). The
+// micro-kernel then adds Ã·B̃ for one mr×nr register tile of C:
+//
+//	AVX-512  12×32  24 zmm accumulators, 2 zmm of B̃ + 12 broadcasts of Ã per k
+//	AVX2      6×16  12 ymm accumulators, 2 ymm of B̃ +  6 broadcasts of Ã per k
+//	Go        2×4    8 scalar accumulators (no spills in 16 SSE registers)
+//
+// Blocks (kernels_amd64.go, kernel_go.go): kc = 192 keeps one B̃
+// micro-panel (kc·nr·4 = 24 KiB for AVX-512) in the 32 KiB L1 while Ã
+// (mc·kc·4 = 144 KiB) streams from the 1 MiB L2 with software prefetch; the
+// kc×nc block of B̃ sits in L3. Partial tiles at the bottom/right edges are
+// computed into a scratch tile and added to C, so the assembly never
+// handles ragged shapes. Packing the transposed cases (A not transposed,
+// B transposed — the Y = X·Wᵀ of every linear layer) goes through 8×8 and
+// 4×8 AVX register transposes (packTAsm, twin packTGo). Panels are 64-byte
+// aligned. With beta == 0 the first kc-slice stores into C without reading
+// it and later slices accumulate; any other beta ≠ 1 scales C once first.
+//
+// Threading: B̃ is packed once per (jc, pc) block, shared, by all
+// goroutines; the goroutines then split the rows of C in whole register
+// tiles, each packing its own Ã, or split the column panels when C has too
+// few rows. At most runtime.GOMAXPROCS(0) goroutines (2 here), and fewer
+// for small problems (one per minFlopsPerThread of work). m == 1 is routed
+// to gemv.
+//
+// # gemv, dot, axpy
+//
+// Sgemv without transpose (the decode hot path y = W·x, W [out, in]) runs
+// four rows of W against one pass over x (sdot4AVX2: 8 ymm accumulators),
+// rows split across goroutines for matrices above minGemvThreadElems. With
+// transpose it is a sequence of axpy over rows, columns split across
+// goroutines. These loops are memory-bound, so the AVX-512 level reuses
+// the AVX2 code (on this Zen 4 CPU 512-bit ops are double-pumped 256-bit).
+// The assembly handles whole vectors; Go finishes the tails.
+//
+// # Vector kernels
+//
+// Softmax (stable, max-subtracted; a row of −Inf gives zeros, not NaN),
+// RMSNorm, LayerNorm (two-pass variance), SiLU, GELU (exact, via erfc),
+// GELUTanh (computed as x·σ(2u), no cancellation), QuickGELU, plus the
+// Max/ExpSub/Scale building blocks of streaming softmax. The exp-heavy
+// parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU
+// and the exact GELU) have AVX2+FMA assembly on 8 lanes (also used at the
+// AVX-512 level) with Go twins (expSubGo, sigmoidMulGo, geluTanhGo,
+// geluGo) for the tails and for LevelGo; Max, the norms and Scale are
+// unrolled pure Go (memory-light, not yet assembly).
+//
+// exp (mathf.go, exp8 in gen_asm.go): Cody–Waite reduction by ln 2 and a
+// degree-7 polynomial, 2^n added to the exponent bits (≤ 1.2e-7 relative).
+// The assembly clamps its input to [−86, 88] so 2^n stays a normal float
+// and returns exactly 0 below −86 (masked softmax entries stay 0). erf:
+// Maclaurin series below 1; above, erfc = e^{−z²}·R(z) with R a degree-12
+// Taylor polynomial on each of 8 intervals of [1, 6), coefficients derived
+// at start-up from R' = 2zR − 2/√π; the assembly picks each lane's
+// coefficient with one VPERMPS. GELU gets z² = x²/2 exactly (FMA / float64
+// split) because erfc's condition number 2z² would otherwise amplify the
+// rounding of x/√2. Tests bound exp, erf and erfc at 1e-6 relative to the
+// float64 math package, and every level against the float64 reference
+// twins (SoftmaxRef, GELURef, …).
+//
+// # Numerics
+//
+// Kernels sum in float32 in a different order from the references
+// (register tiles, kc slices, FMA), so results differ from SgemmRef by
+// rounding: the tests allow 1e-6·(k+8) absolute for inputs in [−1, 1].
+//
+// # gorgonia
+//
+// tensor.Use(blas.GorgoniaBLAS{}) routes gorgonia's Sgemm and Sgemv
+// through this package; everything else falls back to the embedded gonum
+// implementation. gonum's BLAS API is row-major like this one, so no
+// argument swapping is needed.
+//
+// # State
+//
+// The package keeps no mutable state: the default Impl and the erf tables
+// are computed during initialisation and only read afterwards. Packing
+// buffers are allocated per call.
+package blas

@@ -1,0 +1,46 @@
+package blas_test
+
+import (
+	"fmt"
+
+	"github.com/fovea-ml/fovea/internal/blas"
+)
+
+// A linear layer Y = X·Wᵀ: X [T=2, D=3], W [out=2, in=3] row-major.
+func ExampleSgemm() {
+	x := []float32{1, 2, 3, 4, 5, 6}
+	w := []float32{1, 0, 1, 0, 1, 0}
+	y := make([]float32, 4)
+	blas.Sgemm(false, true, 2, 2, 3, 1, x, 3, w, 3, 0, y, 2)
+	fmt.Println(y)
+	// Output: [4 2 10 5]
+}
+
+// The decode path: y = W·x for one token.
+func ExampleSgemv() {
+	w := []float32{1, 2, 3, 4, 5, 6} // [out=2, in=3]
+	x := []float32{1, 1, 1}
+	y := make([]float32, 2)
+	blas.Sgemv(false, 2, 3, 1, w, 3, x, 0, y)
+	fmt.Println(y)
+	// Output: [6 15]
+}
+
+func ExampleSoftmax() {
+	x := []float32{0, 0, float32(0.6931472)} // ln 2
+	blas.Softmax(x)
+	fmt.Printf("%.4f\n", x)
+	// Output: [0.2500 0.2500 0.5000]
+}
+
+// Every level this CPU supports can be selected explicitly.
+func ExampleForLevel() {
+	im, err := blas.ForLevel(blas.LevelGo)
+	if err != nil {
+		panic(err)
+	}
+	c := make([]float32, 1)
+	im.WithThreads(1).Sgemm(false, false, 1, 1, 2, 1, []float32{1, 2}, 2, []float32{3, 4}, 1, 0, c, 1)
+	fmt.Println(c[0])
+	// Output: 11
+}

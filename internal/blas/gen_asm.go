@@ -1,0 +1,594 @@
+//go:build ignore
+
+// gen_asm writes kernels_amd64.s: the register-tile sgemm micro-kernels
+// and the level-1/2 AVX2 loops. Run with `go generate` in this directory.
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strings"
+)
+
+var out strings.Builder
+
+func p(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }
+
+const (
+	avx512MR = 12 // rows of the AVX-512 tile (2 zmm accumulators each)
+	avx2MR   = 6  // rows of the AVX2 tile (2 ymm accumulators each)
+	unroll   = 4  // k steps per loop iteration
+	// cacheLine is the x86 cache-line size; prefetchDist how far ahead of
+	// the current Ã position lines are prefetched.
+	cacheLine    = 64
+	prefetchDist = 1024
+)
+
+// gemmKernel emits C[0:mr, 0:2·w] += Ã·B̃ with w-float vectors of register
+// prefix reg ("Z" or "Y").
+func gemmKernel(name string, mr int, reg string, vecBytes int) {
+	nrBytes := 2 * vecBytes
+	accs := 2 * mr
+	b0, b1 := accs, accs+1
+	t0, t1 := accs+2, accs+3
+	r := func(i int) string { return fmt.Sprintf("%s%d", reg, i) }
+	zero := "VXORPS"
+	if reg == "Z" {
+		zero = "VPXORD"
+	}
+	p("// func %s(k int, a, b, c *float32, ldc int, add bool)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-41", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ b+16(FP), DI")
+	p("\tMOVQ c+24(FP), DX")
+	p("\tMOVQ ldc+32(FP), R8")
+	p("\tSHLQ $2, R8")
+	// Pull the C tile toward L1 while the FMAs run.
+	p("\tMOVQ DX, R9")
+	for i := 0; i < mr; i++ {
+		p("\tPREFETCHT0 (R9)")
+		p("\tPREFETCHT0 %d(R9)", nrBytes-4)
+		if i < mr-1 {
+			p("\tADDQ R8, R9")
+		}
+	}
+	for i := 0; i < accs; i++ {
+		p("\t%s %s, %s, %s", zero, r(i), r(i), r(i))
+	}
+	step := func(s int) {
+		ao, bo := s*mr*4, s*nrBytes
+		p("\tVMOVUPS %d(DI), %s", bo, r(b0))
+		p("\tVMOVUPS %d(DI), %s", bo+vecBytes, r(b1))
+		for i := 0; i < mr; i++ {
+			t := r(t0)
+			if i%2 == 1 {
+				t = r(t1)
+			}
+			p("\tVBROADCASTSS %d(SI), %s", ao+4*i, t)
+			p("\tVFMADD231PS %s, %s, %s", t, r(b0), r(2*i))
+			p("\tVFMADD231PS %s, %s, %s", t, r(b1), r(2*i+1))
+		}
+	}
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $%d, BX", 2)
+	p("\tJZ tail")
+	p("loop:")
+	// Ã streams from L2: touch every line it will need prefetchDist
+	// bytes ahead. B̃'s micro-panel is meant to stay in L1.
+	for off := 0; off < unroll*mr*4; off += cacheLine {
+		p("\tPREFETCHT0 %d(SI)", prefetchDist+off)
+	}
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	p("\tADDQ $%d, SI", unroll*mr*4)
+	p("\tADDQ $%d, DI", unroll*nrBytes)
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	p("\tANDQ $%d, CX", unroll-1)
+	p("\tJZ store")
+	p("loop1:")
+	step(0)
+	p("\tADDQ $%d, SI", mr*4)
+	p("\tADDQ $%d, DI", nrBytes)
+	p("\tDECQ CX")
+	p("\tJNZ loop1")
+	p("store:")
+	p("\tMOVBLZX add+40(FP), AX")
+	p("\tTESTL AX, AX")
+	p("\tJZ overwrite")
+	for i := 0; i < mr; i++ {
+		p("\tVADDPS (DX), %s, %s", r(2*i), r(2*i))
+		p("\tVMOVUPS %s, (DX)", r(2*i))
+		p("\tVADDPS %d(DX), %s, %s", vecBytes, r(2*i+1), r(2*i+1))
+		p("\tVMOVUPS %s, %d(DX)", r(2*i+1), vecBytes)
+		if i < mr-1 {
+			p("\tADDQ R8, DX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("overwrite:") // first k-slice with beta == 0: C is not read
+	for i := 0; i < mr; i++ {
+		p("\tVMOVUPS %s, (DX)", r(2*i))
+		p("\tVMOVUPS %s, %d(DX)", r(2*i+1), vecBytes)
+		if i < mr-1 {
+			p("\tADDQ R8, DX")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// hsum reduces Y0 to its lane sum in X0.
+func hsum() {
+	p("\tVEXTRACTF128 $1, Y0, X1")
+	p("\tVADDPS X1, X0, X0")
+	p("\tVHADDPS X0, X0, X0")
+	p("\tVHADDPS X0, X0, X0")
+}
+
+func level1() {
+	// sdot: 4 accumulators × 8 lanes, then single vectors; n % 8 == 0.
+	p("// func sdotAVX2(n int, x, y *float32) float32")
+	p("TEXT ·sdotAVX2(SB), NOSPLIT, $0-28")
+	p("\tMOVQ n+0(FP), CX")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ y+16(FP), DI")
+	for i := 0; i < 4; i++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $5, BX")
+	p("\tJZ tail")
+	p("loop:")
+	for i := 0; i < 4; i++ {
+		p("\tVMOVUPS %d(SI), Y%d", 32*i, 4+i)
+		p("\tVFMADD231PS %d(DI), Y%d, Y%d", 32*i, 4+i, i)
+	}
+	p("\tADDQ $128, SI")
+	p("\tADDQ $128, DI")
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	p("\tANDQ $31, CX")
+	p("\tSHRQ $3, CX")
+	p("\tJZ done")
+	p("loop1:")
+	p("\tVMOVUPS (SI), Y4")
+	p("\tVFMADD231PS (DI), Y4, Y0")
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, DI")
+	p("\tDECQ CX")
+	p("\tJNZ loop1")
+	p("done:")
+	p("\tVADDPS Y1, Y0, Y0")
+	p("\tVADDPS Y3, Y2, Y2")
+	p("\tVADDPS Y2, Y0, Y0")
+	hsum()
+	p("\tVZEROUPPER")
+	p("\tMOVSS X0, ret+24(FP)")
+	p("\tRET")
+	p("")
+
+	// sdot4: four rows of A against one x, two vectors per row per step.
+	p("// func sdot4AVX2(n int, a *float32, lda int, x *float32, out *[4]float32)")
+	p("TEXT ·sdot4AVX2(SB), NOSPLIT, $0-40")
+	p("\tMOVQ n+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ lda+16(FP), R8")
+	p("\tMOVQ x+24(FP), DI")
+	p("\tSHLQ $2, R8")
+	p("\tLEAQ (SI)(R8*1), R9")
+	p("\tLEAQ (R9)(R8*1), R10")
+	p("\tLEAQ (R10)(R8*1), R11")
+	for i := 0; i < 8; i++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	rows := []string{"SI", "R9", "R10", "R11"}
+	p("\tXORQ AX, AX")
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $4, BX")
+	p("\tJZ tail")
+	p("loop:")
+	p("\tVMOVUPS (DI)(AX*4), Y8")
+	p("\tVMOVUPS 32(DI)(AX*4), Y9")
+	for r, base := range rows {
+		p("\tVFMADD231PS (%s)(AX*4), Y8, Y%d", base, r)
+		p("\tVFMADD231PS 32(%s)(AX*4), Y9, Y%d", base, 4+r)
+	}
+	p("\tADDQ $16, AX")
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	p("\tTESTQ $8, CX")
+	p("\tJZ done")
+	p("\tVMOVUPS (DI)(AX*4), Y8")
+	for r, base := range rows {
+		p("\tVFMADD231PS (%s)(AX*4), Y8, Y%d", base, r)
+	}
+	p("done:")
+	p("\tMOVQ out+32(FP), DX")
+	for r := 0; r < 4; r++ {
+		p("\tVADDPS Y%d, Y%d, Y%d", 4+r, r, r)
+	}
+	// Reduce Y0..Y3 to four sums in X0.
+	p("\tVHADDPS Y1, Y0, Y0")
+	p("\tVHADDPS Y3, Y2, Y2")
+	p("\tVHADDPS Y2, Y0, Y0")
+	p("\tVEXTRACTF128 $1, Y0, X1")
+	p("\tVADDPS X1, X0, X0")
+	p("\tVMOVUPS X0, (DX)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+
+	// saxpy: y += alpha·x, 32 floats per step then 8; n % 8 == 0.
+	p("// func saxpyAVX2(n int, alpha float32, x, y *float32)")
+	p("TEXT ·saxpyAVX2(SB), NOSPLIT, $0-32")
+	p("\tMOVQ n+0(FP), CX")
+	p("\tVBROADCASTSS alpha+8(FP), Y15")
+	p("\tMOVQ x+16(FP), SI")
+	p("\tMOVQ y+24(FP), DI")
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $5, BX")
+	p("\tJZ tail")
+	p("loop:")
+	for i := 0; i < 4; i++ {
+		p("\tVMOVUPS %d(DI), Y%d", 32*i, i)
+		p("\tVFMADD231PS %d(SI), Y15, Y%d", 32*i, i)
+		p("\tVMOVUPS Y%d, %d(DI)", i, 32*i)
+	}
+	p("\tADDQ $128, SI")
+	p("\tADDQ $128, DI")
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	p("\tANDQ $31, CX")
+	p("\tSHRQ $3, CX")
+	p("\tJZ done")
+	p("loop1:")
+	p("\tVMOVUPS (DI), Y0")
+	p("\tVFMADD231PS (SI), Y15, Y0")
+	p("\tVMOVUPS Y0, (DI)")
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, DI")
+	p("\tDECQ CX")
+	p("\tJNZ loop1")
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// transposes emits the 8×8 and 4×8 transposing copies used to pack
+// panels: dst[p·ldd + i] = alpha·src[i·lds + p].
+func transposes() {
+	unpack := func(rows int) {
+		// Y0..Y(rows-1) hold the source rows; leaves s0..s3 (and s4..s7
+		// for eight rows) in Y8..Y15 with columns interleaved by four.
+		for pair := 0; pair < rows/2; pair++ {
+			a, b := 2*pair, 2*pair+1
+			p("\tVUNPCKLPS Y%d, Y%d, Y%d", b, a, 8+a)
+			p("\tVUNPCKHPS Y%d, Y%d, Y%d", b, a, 8+b)
+		}
+		for quad := 0; quad < rows/4; quad++ {
+			t := 8 + 4*quad // t0..t3 of this quad
+			s := 4 * quad   // s0..s3 written to Y0..Y3 (+4)
+			p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, s)
+			p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+2, t, s+1)
+			p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, s+2)
+			p("\tVSHUFPS $0xEE, Y%d, Y%d, Y%d", t+3, t+1, s+3)
+		}
+	}
+	load := func(rows int) {
+		p("\tMOVQ src+0(FP), SI")
+		p("\tMOVQ lds+8(FP), R8")
+		p("\tMOVQ dst+16(FP), DI")
+		p("\tMOVQ ldd+24(FP), R9")
+		p("\tVBROADCASTSS alpha+32(FP), Y15")
+		p("\tSHLQ $2, R8")
+		p("\tSHLQ $2, R9")
+		for i := 0; i < rows; i++ {
+			// The rows are far apart (one stride each): prefetch the
+			// line two cache lines ahead in each, which the copies of
+			// the following blocks will read.
+			p("\tPREFETCHT0 %d(SI)", 2*cacheLine)
+			p("\tVMULPS (SI), Y15, Y%d", i)
+			if i < rows-1 {
+				p("\tADDQ R8, SI")
+			}
+		}
+	}
+	p("// func transpose8x8(src *float32, lds int, dst *float32, ldd int, alpha float32)")
+	p("TEXT ·transpose8x8(SB), NOSPLIT, $0-36")
+	load(8)
+	unpack(8)
+	// Y0..Y3 = s0..s3 of rows 0-3, Y4..Y7 = s0..s3 of rows 4-7.
+	for q := 0; q < 4; q++ {
+		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+q, q, 8+q)
+	}
+	for q := 0; q < 4; q++ {
+		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+q, q, 12+q)
+	}
+	for r := 0; r < 8; r++ {
+		p("\tVMOVUPS Y%d, (DI)", 8+r)
+		if r < 7 {
+			p("\tADDQ R9, DI")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	p("// func transpose4x8(src *float32, lds int, dst *float32, ldd int, alpha float32)")
+	p("TEXT ·transpose4x8(SB), NOSPLIT, $0-36")
+	load(4)
+	unpack(4)
+	// Y0..Y3 = s0..s3: low halves are output rows 0-3, high halves 4-7.
+	for q := 0; q < 4; q++ {
+		p("\tVMOVUPS X%d, (DI)", q)
+		p("\tADDQ R9, DI")
+	}
+	for q := 0; q < 4; q++ {
+		p("\tVEXTRACTF128 $1, Y%d, (DI)", q)
+		if q < 3 {
+			p("\tADDQ R9, DI")
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// Vector-math constants, each replicated over 8 lanes in ·vconst so that
+// any VEX instruction can take them as a 32-byte memory operand.
+var vconsts = []struct {
+	name string
+	v    float32
+	bits uint32 // used instead of v when non-zero
+}{
+	{"log2e", 1.44269504088896340736, 0},
+	{"magic", 12582912, 0},
+	{"ln2hi", 0.693359375, 0},
+	{"ln2lo", -2.12194440e-4, 0},
+	{"c7", 1.0 / 5040, 0},
+	{"c6", 1.0 / 720, 0},
+	{"c5", 1.0 / 120, 0},
+	{"c4", 1.0 / 24, 0},
+	{"c3", 1.0 / 6, 0},
+	{"c2", 1.0 / 2, 0},
+	{"one", 1, 0},
+	{"explo", -86, 0}, // below: exactly 0 (keeps 2^n normal)
+	{"exphi", 88, 0},  // above: clamped, so 2^n stays ≤ 2^127
+	{"half", 0.5, 0},
+	{"two", 2, 0},
+	{"absmask", 0, 0x7fffffff},
+	{"signmask", 0, 0x80000000},
+	{"negsqrt1_2", -0.70710678118654752440, 0},
+	{"invstep", 1 / 0.625, 0}, // 1/erfcStep
+	{"step", 0.625, 0},
+	{"center0", 1 + 0.5*0.625, 0}, // erfSplit + erfcStep/2
+	{"erfczero", 6, 0},
+	{"seven", 0, 7}, // int32 7: last erfc interval
+	{"tanh2c", 2 * 0.79788456080286535588, 0},
+	{"tanhk", 0.044715, 0},
+}
+
+// vc returns the memory operand of a constant.
+func vc(name string) string {
+	for i, c := range vconsts {
+		if c.name == name {
+			return fmt.Sprintf("·vconst+%d(SB)", 32*i)
+		}
+	}
+	panic(name)
+}
+
+func emitConsts() {
+	for i, c := range vconsts {
+		bits := c.bits
+		if bits == 0 {
+			bits = math.Float32bits(c.v)
+		}
+		for lane := 0; lane < 8; lane++ {
+			p("DATA ·vconst+%d(SB)/4, $0x%08x", 32*i+4*lane, bits)
+		}
+	}
+	p("GLOBL ·vconst(SB), RODATA|NOPTR, $%d", 32*len(vconsts))
+	p("")
+}
+
+// exp8 emits Y0 = e^Y0 for 8 lanes (clobbers Y1, Y2, Y13): Cody–Waite
+// reduction, degree-7 polynomial, exponent added to the bits. Inputs below
+// explo give exactly 0; NaN propagates.
+func exp8() {
+	p("\tVMOVUPS %s, Y1", vc("exphi"))
+	p("\tVMINPS Y0, Y1, Y0")
+	p("\tVMOVUPS %s, Y1", vc("explo"))
+	p("\tVCMPPS $1, Y1, Y0, Y13") // Y13 = x < explo
+	p("\tVMAXPS Y0, Y1, Y0")
+	p("\tVMOVUPS %s, Y1", vc("magic"))
+	p("\tVFMADD231PS %s, Y0, Y1", vc("log2e")) // t = x·log2e + magic
+	p("\tVSUBPS %s, Y1, Y2", vc("magic"))      // n
+	p("\tVFNMADD231PS %s, Y2, Y0", vc("ln2hi"))
+	p("\tVFNMADD231PS %s, Y2, Y0", vc("ln2lo")) // r
+	p("\tVMOVUPS %s, Y2", vc("c7"))
+	for _, c := range []string{"c6", "c5", "c4", "c3", "c2", "one", "one"} {
+		p("\tVFMADD213PS %s, Y0, Y2", vc(c))
+	}
+	p("\tVPSUBD %s, Y1, Y1", vc("magic"))
+	p("\tVPSLLD $23, Y1, Y1")
+	p("\tVPADDD Y1, Y2, Y0")
+	p("\tVANDNPS Y0, Y13, Y0") // zero the underflowed lanes
+}
+
+func vecLoopHead(frame int) {
+	_ = frame
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tSHRQ $3, CX")
+	p("\tJZ done")
+}
+
+// sigmoidMul emits x[i] ← x[i]·σ(arg(x[i])) for n % 8 == 0: SiLU and
+// QuickGELU (arg = k·x) or the tanh GELU (arg = 2√(2/π)·(x + 0.044715x³)).
+func sigmoidMul(name string, tanhForm bool) {
+	if tanhForm {
+		p("// func %s(x *float32, n int)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-16", name)
+	} else {
+		p("// func %s(x *float32, n int, k float32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-20", name)
+		p("\tVBROADCASTSS k+16(FP), Y5")
+		p("\tVXORPS %s, Y5, Y5", vc("signmask")) // −k
+	}
+	vecLoopHead(0)
+	p("loop:")
+	p("\tVMOVUPS (SI), Y3")
+	if tanhForm {
+		p("\tVMULPS Y3, Y3, Y0") // x²
+		p("\tVMOVUPS %s, Y1", vc("one"))
+		p("\tVFMADD231PS %s, Y0, Y1", vc("tanhk")) // 1 + k·x²
+		p("\tVMULPS Y3, Y1, Y0")                   // x·(1 + k·x²)
+		p("\tVMULPS %s, Y0, Y0", vc("tanh2c"))
+		p("\tVXORPS %s, Y0, Y0", vc("signmask")) // −2u
+	} else {
+		p("\tVMULPS Y3, Y5, Y0") // −k·x
+	}
+	exp8()
+	p("\tVADDPS %s, Y0, Y0", vc("one"))
+	p("\tVDIVPS Y0, Y3, Y0") // x / (1 + e^{−arg})
+	p("\tVMOVUPS Y0, (SI)")
+	p("\tADDQ $32, SI")
+	p("\tDECQ CX")
+	p("\tJNZ loop")
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// expSub emits x[i] ← e^{x[i]−m} and returns Σ over n % 8 == 0 lanes.
+func expSub() {
+	p("// func expSubAVX2(x *float32, n int, m float32) float32")
+	p("TEXT ·expSubAVX2(SB), NOSPLIT, $0-28")
+	p("\tVBROADCASTSS m+16(FP), Y5")
+	p("\tVXORPS Y6, Y6, Y6")
+	vecLoopHead(0)
+	p("loop:")
+	p("\tVMOVUPS (SI), Y0")
+	p("\tVSUBPS Y5, Y0, Y0")
+	exp8()
+	p("\tVMOVUPS Y0, (SI)")
+	p("\tVADDPS Y0, Y6, Y6")
+	p("\tADDQ $32, SI")
+	p("\tDECQ CX")
+	p("\tJNZ loop")
+	p("done:")
+	p("\tVEXTRACTF128 $1, Y6, X1")
+	p("\tVADDPS X1, X6, X0")
+	p("\tVHADDPS X0, X0, X0")
+	p("\tVHADDPS X0, X0, X0")
+	p("\tVZEROUPPER")
+	p("\tMOVSS X0, ret+24(FP)")
+	p("\tRET")
+	p("")
+}
+
+// gelu emits the exact GELU ½·x·erfc(−x/√2) for n % 8 == 0, mirroring
+// erfcPosSq: Maclaurin series of erf below 1, e^{−z²}·R(z) above with R's
+// coefficients per interval picked by VPERMPS from tab.
+func gelu(seriesTerms, degree int) {
+	p("// func geluAVX2(x *float32, n int, series, rT *float32)")
+	p("TEXT ·geluAVX2(SB), NOSPLIT, $0-32")
+	p("\tMOVQ series+16(FP), R10")
+	p("\tMOVQ rT+24(FP), R11")
+	vecLoopHead(0)
+	p("loop:")
+	p("\tVMOVUPS (SI), Y3")                    // v
+	p("\tVMULPS %s, Y3, Y4", vc("negsqrt1_2")) // z
+	// Small path: Y5 = 1 − z·P(z²).
+	p("\tVMULPS Y4, Y4, Y6")
+	p("\tVBROADCASTSS %d(R10), Y5", 4*(seriesTerms-1))
+	for n := seriesTerms - 2; n >= 0; n-- {
+		p("\tVBROADCASTSS %d(R10), Y7", 4*n)
+		p("\tVFMADD213PS Y7, Y6, Y5")
+	}
+	p("\tVMULPS Y4, Y5, Y5")
+	p("\tVMOVUPS %s, Y7", vc("one"))
+	p("\tVSUBPS Y5, Y7, Y5")
+	// Large path: a = |z|, interval index, t = a − centre.
+	p("\tVANDPS %s, Y4, Y6", vc("absmask")) // a
+	p("\tVSUBPS %s, Y6, Y8", vc("one"))
+	p("\tVMULPS %s, Y8, Y8", vc("invstep"))
+	p("\tVCVTTPS2DQ Y8, Y8")
+	p("\tVPXOR Y9, Y9, Y9")
+	p("\tVPMAXSD Y9, Y8, Y8")
+	p("\tVPMINSD %s, Y8, Y8", vc("seven")) // idx
+	p("\tVCVTDQ2PS Y8, Y9")
+	p("\tVMOVUPS %s, Y10", vc("center0"))
+	p("\tVFMADD231PS %s, Y9, Y10", vc("step")) // centre
+	p("\tVSUBPS Y10, Y6, Y9")                  // t
+	p("\tVPERMPS %d(R11), Y8, Y10", 32*degree)
+	for n := degree - 1; n >= 0; n-- {
+		p("\tVPERMPS %d(R11), Y8, Y11", 32*n)
+		p("\tVFMADD213PS Y11, Y9, Y10")
+	}
+	// z² = v²/2 exactly as hi + lo.
+	p("\tVMULPS Y3, Y3, Y11") // hi' = v²
+	p("\tVMOVUPS Y3, Y12")
+	p("\tVFMSUB213PS Y11, Y3, Y12") // lo' = v·v − hi'
+	p("\tVMULPS %s, Y11, Y11", vc("half"))
+	p("\tVMULPS %s, Y12, Y12", vc("half"))
+	p("\tVXORPS %s, Y11, Y0", vc("signmask"))
+	exp8()
+	p("\tVMULPS Y0, Y10, Y10") // R·e^{−hi}
+	p("\tVMOVUPS %s, Y1", vc("one"))
+	p("\tVSUBPS Y12, Y1, Y1")
+	p("\tVMULPS Y1, Y10, Y10") // ·(1 − lo)
+	p("\tVMOVUPS %s, Y1", vc("erfczero"))
+	p("\tVCMPPS $1, Y1, Y6, Y1") // a < 6
+	p("\tVANDPS Y1, Y10, Y10")
+	p("\tVMOVUPS %s, Y1", vc("two"))
+	p("\tVSUBPS Y10, Y1, Y1")         // 2 − erfc(a)
+	p("\tVBLENDVPS Y4, Y1, Y10, Y10") // z < 0: erfc(z) = 2 − erfc(|z|)
+	p("\tVMOVUPS %s, Y1", vc("one"))
+	p("\tVCMPPS $1, Y1, Y6, Y1")      // a < 1
+	p("\tVBLENDVPS Y1, Y5, Y10, Y10") // small path there
+	p("\tVMULPS %s, Y3, Y3", vc("half"))
+	p("\tVMULPS Y10, Y3, Y3")
+	p("\tVMOVUPS Y3, (SI)")
+	p("\tADDQ $32, SI")
+	p("\tDECQ CX")
+	p("\tJNZ loop")
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+func main() {
+	p("// Code generated by gen_asm.go; DO NOT EDIT.")
+	p("")
+	p("//go:build amd64 && !purego")
+	p("")
+	p("#include \"textflag.h\"")
+	p("")
+	gemmKernel("sgemmKernelAVX512", avx512MR, "Z", 64)
+	gemmKernel("sgemmKernelAVX2", avx2MR, "Y", 32)
+	level1()
+	transposes()
+	emitConsts()
+	sigmoidMul("sigmoidMulAVX2", false)
+	sigmoidMul("geluTanhAVX2", true)
+	expSub()
+	gelu(12, 12)
+	if err := os.WriteFile("kernels_amd64.s", []byte(out.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

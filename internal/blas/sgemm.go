@@ -1,0 +1,300 @@
+package blas
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// gemmKernel describes one register-tile micro-kernel and the cache blocks
+// that feed it. micro computes C[0:mr, 0:nr] += Ã·B̃ where Ã is a packed
+// k×mr panel (column p of op(A) rows stored contiguously, alpha folded in)
+// and B̃ a packed k×nr panel (row p of op(B) stored contiguously).
+type gemmKernel struct {
+	mr, nr     int // register tile: rows × columns of C
+	mc, kc, nc int // cache blocks: A block mc×kc (L2), B block kc×nc (L3)
+	micro      func(k int, a, b, c []float32, ldc int, add bool)
+	// packT is the transposing copy dst[p·ldd+i] = alpha·src[i·lds+p]
+	// for i < rows, p < cols (packTGo or a vectorised twin).
+	packT func(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha float32)
+}
+
+const (
+	// panelAlign is the byte alignment of packed panels (one cache line,
+	// also one zmm register).
+	panelAlign = 64
+	// minFlopsPerThread is the work (2·m·n·k) below which an extra
+	// goroutine costs more than it saves.
+	minFlopsPerThread = 1 << 21
+	// floatBytes is sizeof(float32).
+	floatBytes = 4
+)
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C in row-major storage with
+// im's kernels; see SgemmRef for the argument conventions. It panics (a
+// programmer error) when a slice is too short for its shape and stride.
+func (im *Impl) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleRows(m, n, beta, c, ldc)
+		return
+	}
+	if m == 1 {
+		// One output row: C[0,:] = alpha·x·op(B) + beta·C, a gemv.
+		x := a[:k]
+		if transA { // A stored k×1 with stride lda
+			x = make([]float32, k)
+			for p := range x {
+				x[p] = a[p*lda]
+			}
+		}
+		// op(B) is k×n; transB means B is stored n×k: y = B·x.
+		im.Sgemv(!transB, rowsOf(transB, k, n), colsOf(transB, k, n), alpha, b, ldb, x, beta, c[:n])
+		return
+	}
+	threads := im.maxThreads()
+	if w := 2 * m * n * k / minFlopsPerThread; w < threads {
+		threads = max(w, 1)
+	}
+	gemmBlocked(&im.gemm, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func rowsOf(trans bool, r, c int) int {
+	if trans {
+		return c
+	}
+	return r
+}
+
+func colsOf(trans bool, r, c int) int {
+	if trans {
+		return r
+	}
+	return c
+}
+
+// checkGemm panics with the offending shape when a slice is too short.
+func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("blas.Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMat("A", ar, ac, a, lda)
+	checkMat("B", br, bc, b, ldb)
+	checkMat("C", m, n, c, ldc)
+}
+
+func checkMat(name string, r, c int, s []float32, ld int) {
+	if r == 0 || c == 0 {
+		return
+	}
+	if ld < c {
+		panic(fmt.Sprintf("blas: %s is %d×%d but its stride is %d", name, r, c, ld))
+	}
+	if need := (r-1)*ld + c; len(s) < need {
+		panic(fmt.Sprintf("blas: %s is %d×%d with stride %d: needs %d elements, has %d", name, r, c, ld, need, len(s)))
+	}
+}
+
+// scaleRows sets C = beta·C for an m×n region; beta == 0 writes zeros
+// without reading C.
+func scaleRows(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// alignedFloats returns n float32s whose first element is panelAlign-byte
+// aligned.
+func alignedFloats(n int) []float32 {
+	const pad = panelAlign / floatBytes
+	buf := make([]float32, n+pad)
+	off := int(uintptr(unsafe.Pointer(&buf[0]))%panelAlign) / floatBytes
+	if off != 0 {
+		off = pad - off
+	}
+	return buf[off : off+n : off+n]
+}
+
+// gemmBlocked runs the blocked five-loop algorithm: jc over nc columns, pc
+// over kc depth (pack B̃ once, shared by all goroutines), ic over mc rows
+// (each goroutine packs its own Ã), then jr/ir over register tiles. The
+// goroutines split the rows of C in whole register tiles, or, when C has
+// too few rows, the column panels of B̃.
+func gemmBlocked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	rowTiles := (m + mr - 1) / mr
+	colTiles := (n + nr - 1) / nr
+	splitRows := rowTiles >= 2*threads
+	if splitRows {
+		threads = min(threads, rowTiles)
+	} else {
+		threads = min(threads, colTiles)
+	}
+	threads = max(threads, 1)
+	if beta != 0 {
+		parallel(threads, func(t int) { // beta·C, rows split across goroutines
+			lo, hi := m*t/threads, m*(t+1)/threads
+			scaleRows(hi-lo, n, beta, c[lo*ldc:], ldc)
+		})
+	}
+	kcMax := min(kern.kc, k)
+	ncMax := min(kern.nc, roundUp(n, nr))
+	bp := alignedFloats(ncMax * kcMax)
+	type scratch struct{ ap, tile []float32 }
+	per := make([]scratch, threads)
+	for t := range per {
+		rows := m
+		if splitRows {
+			rows = (rowTiles*(t+1)/threads - rowTiles*t/threads) * mr
+		}
+		per[t] = scratch{
+			ap:   alignedFloats(min(kern.mc, roundUp(rows, mr)) * kcMax),
+			tile: alignedFloats(mr * nr),
+		}
+	}
+	for jc := 0; jc < n; jc += kern.nc {
+		nb := min(kern.nc, n-jc)
+		panels := (nb + nr - 1) / nr
+		for pc := 0; pc < k; pc += kern.kc {
+			kb := min(kern.kc, k-pc)
+			parallel(threads, func(t int) { // pack B̃, panels split
+				lo, hi := panels*t/threads*nr, min(nb, panels*(t+1)/threads*nr)
+				if lo < hi {
+					packB(kern, transB, kb, hi-lo, b, ldb, pc, jc+lo, bp[lo*kb:])
+				}
+			})
+			parallel(threads, func(t int) {
+				s := &per[t]
+				mlo, mhi, jlo, jhi := 0, m, 0, nb
+				if splitRows {
+					mlo, mhi = rowTiles*t/threads*mr, min(m, rowTiles*(t+1)/threads*mr)
+				} else {
+					jlo, jhi = panels*t/threads*nr, min(nb, panels*(t+1)/threads*nr)
+				}
+				for ic := mlo; ic < mhi; ic += kern.mc {
+					mb := min(kern.mc, mhi-ic)
+					packA(kern, transA, mb, kb, alpha, a, lda, ic, pc, s.ap)
+					// With beta == 0 the first k-slice overwrites C.
+					add := beta != 0 || pc > 0
+					macroKernel(kern, mb, kb, jlo, jhi, s.ap, bp, c[ic*ldc+jc:], ldc, s.tile, add)
+				}
+			})
+		}
+	}
+}
+
+// macroKernel multiplies a packed mb×kb block Ã by columns [jlo, jhi) of
+// the packed kb×nb block B̃, adding into C (already offset to the block).
+func macroKernel(kern *gemmKernel, mb, kb, jlo, jhi int, ap, bp, c []float32, ldc int, tile []float32, add bool) {
+	mr, nr := kern.mr, kern.nr
+	for jr := jlo; jr < jhi; jr += nr {
+		bpan := bp[jr*kb : (jr+nr)*kb]
+		nv := min(nr, jhi-jr)
+		for ir := 0; ir < mb; ir += mr {
+			apan := ap[ir*kb : (ir+mr)*kb]
+			mv := min(mr, mb-ir)
+			cOff := ir*ldc + jr
+			if mv == mr && nv == nr {
+				kern.micro(kb, apan, bpan, c[cOff:], ldc, add)
+				continue
+			}
+			// Edge tile: compute the full tile into scratch, then add
+			// the valid part to C.
+			kern.micro(kb, apan, bpan, tile, nr, false)
+			for i := 0; i < mv; i++ {
+				dst := c[cOff+i*ldc : cOff+i*ldc+nv]
+				src := tile[i*nr : i*nr+nv]
+				if !add {
+					copy(dst, src)
+					continue
+				}
+				for j := range dst {
+					dst[j] += src[j]
+				}
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// packA copies alpha·op(A)[ic:ic+mb, pc:pc+kb] into dst as ceil(mb/mr)
+// panels of kb×mr (zero-padded rows).
+func packA(kern *gemmKernel, transA bool, mb, kb int, alpha float32, a []float32, lda, ic, pc int, dst []float32) {
+	mr := kern.mr
+	for ir := 0; ir < mb; ir += mr {
+		pan := dst[ir*kb : (ir+mr)*kb]
+		mv := min(mr, mb-ir)
+		if transA {
+			// A stored k×m: row p holds op(A)[:, p] contiguously.
+			for p := 0; p < kb; p++ {
+				src := a[(pc+p)*lda+ic+ir:]
+				d := pan[p*mr : p*mr+mr]
+				for i := 0; i < mv; i++ {
+					d[i] = alpha * src[i]
+				}
+				clear(d[mv:])
+			}
+			continue
+		}
+		kern.packT(pan, mr, a[(ic+ir)*lda+pc:], lda, mv, kb, alpha)
+		for p := 0; p < kb && mv < mr; p++ {
+			clear(pan[p*mr+mv : p*mr+mr])
+		}
+	}
+}
+
+// packB copies op(B)[pc:pc+kb, jc:jc+nb] into dst as ceil(nb/nr) panels of
+// kb×nr (zero-padded columns).
+func packB(kern *gemmKernel, transB bool, kb, nb int, b []float32, ldb, pc, jc int, dst []float32) {
+	nr := kern.nr
+	for jr := 0; jr < nb; jr += nr {
+		pan := dst[jr*kb : (jr+nr)*kb]
+		nv := min(nr, nb-jr)
+		if !transB {
+			for p := 0; p < kb; p++ {
+				off := (pc+p)*ldb + jc + jr
+				d := pan[p*nr : p*nr+nr]
+				copy(d, b[off:off+nv])
+				clear(d[nv:])
+			}
+			continue
+		}
+		// B stored n×k: row j holds op(B)[:, j] contiguously.
+		kern.packT(pan, nr, b[(jc+jr)*ldb+pc:], ldb, nv, kb, 1)
+		for p := 0; p < kb && nv < nr; p++ {
+			clear(pan[p*nr+nv : p*nr+nr])
+		}
+	}
+}
+
+// packTGo is the portable transposing copy and the reference twin of the
+// vectorised ones: dst[p·ldd+i] = alpha·src[i·lds+p].
+func packTGo(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha float32) {
+	for i := 0; i < rows; i++ {
+		row := src[i*lds : i*lds+cols]
+		for p, v := range row {
+			dst[p*ldd+i] = alpha * v
+		}
+	}
+}
