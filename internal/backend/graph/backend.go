@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"sync"
+
 	"fmt"
+	"github.com/fovea-ml/fovea/internal/blas"
 	"math"
 	"slices"
 
@@ -49,7 +52,15 @@ type Backend struct {
 var _ backend.Backend = (*Backend)(nil)
 
 // New returns a Backend over a fresh expression graph.
+// useFastBLAS installs internal/blas's assembly sgemm/sgemv as gorgonia's
+// BLAS the first time a graph backend is made. gorgonia keeps its BLAS in
+// a process-wide variable (gorgonia.Use), so this is the one place Fovea
+// touches global state; it only ever sets the same value, and results are
+// identical to gonum's within float32 rounding (internal/blas tests).
+var useFastBLAS sync.Once
+
 func New(opt Options) *Backend {
+	useFastBLAS.Do(func() { gorgonia.Use(blas.GorgoniaBLAS{}) })
 	dt := tensor.Float32
 	if opt.Float64 {
 		dt = tensor.Float64
