@@ -1,17 +1,16 @@
 package graph
 
 import (
-	"sync"
-
 	"fmt"
-	"github.com/fovea-ml/fovea/internal/blas"
 	"math"
 	"slices"
+	"sync"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
 	ft "github.com/fovea-ml/fovea/internal/tensor"
 )
 
