@@ -1,7 +1,7 @@
 package config
 
 // Named presets. Values are those of the published HF config.json files
-// (or of the golden test cases in /work/shared/golden), listed literally so a
+// (or of the golden test cases in testdata/), listed literally so a
 // reader can compare them with the source.
 
 // LlamaTiny is the golden llama_tiny case: vocab 384, width 64, 4 layers,

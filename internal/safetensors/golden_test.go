@@ -12,7 +12,7 @@ import (
 )
 
 // goldenFiles are HF-written checkpoints and golden tensors copied from
-// /work/shared/golden (transformers 4.45.2 save_pretrained / safetensors).
+// the shared golden reference data (transformers 4.45.2 save_pretrained / safetensors).
 func goldenFiles(t *testing.T) []string {
 	t.Helper()
 	ms, err := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "*.safetensors"))

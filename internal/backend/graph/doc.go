@@ -26,7 +26,7 @@
 // # Built-ins and custom ops
 //
 // Only gorgonia built-ins measured correct in v0.9.18 are used (see
-// /work/shared/notes/gorgonia.md): Mul (2-D, for Linear), BatchedMatMul
+// the project notes on gorgonia): Mul (2-D, for Linear), BatchedMatMul
 // (3-D/4-D, transB), Add and HadamardProd on equal shapes, Reshape,
 // Transpose, Slice, Concat, ByIndices (Embedding). Everything else is a
 // custom op (op.go: a kernel with forward and per-input backward math,
