@@ -27,6 +27,24 @@
 // mismatches) panic with the shapes in the message; data errors are
 // caught by the callers before they reach a kernel.
 //
-// Threading. Eager splits large row-wise ops and attention heads across
-// runtime.GOMAXPROCS goroutines; small ops stay on the calling goroutine.
+// Kernels. Eager's arithmetic runs on internal/blas: sgemm and gemv for
+// Linear, MatMul and attention, blas's vector kernels for softmax, the
+// norms and the activations. Attention (attention.go) is fused: per work
+// item (sequence, kv head, query tile) the query rows of the whole GQA
+// group are stacked, keys and values are visited in tiles with an online
+// softmax (running max and sum, flash-attention style), tiles in the
+// causal future are skipped and the [Tq, Tk] score matrix is never built
+// whole; decode steps (a handful of rows) use gemv over the cache in
+// place. Data movement (ops.go) merges contiguous dims, so head
+// split/merge transposes copy Dh-long runs. Every fast kernel has a
+// plain twin the tests compare against (attention_ref_test.go,
+// ops_ref_test.go, rowkernels_test.go, and blas's XxxRef functions).
+//
+// Threading and memory. Large row-wise and elementwise ops split their
+// rows across runtime.GOMAXPROCS goroutines once the work passes
+// parallelMinWork; small ops stay on the calling goroutine. Attention
+// hands its items out dynamically (heaviest causal tiles first), each
+// goroutine calling the single-threaded sgemm. Scratch (attention tiles,
+// transposed keys, RoPE angle tables) comes from a sync.Pool; results are
+// always fresh tensors, because callers may keep them.
 package backend

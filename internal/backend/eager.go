@@ -2,11 +2,11 @@ package backend
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 
 	"github.com/fovea-ml/fovea/internal/blas"
+	"github.com/fovea-ml/fovea/internal/quant/gemv"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -116,9 +116,13 @@ func (Eager) Linear(x, w, b Value) Value {
 	m := xt.Len() / in
 	shape := append(append([]int(nil), xt.Shape[:xt.Dims()-1]...), out)
 	y := tensor.New(shape...)
-	if quantized {
+	switch {
+	case quantized:
 		q.MatMulT(y.Data, xt.Data, m)
-	} else {
+	case m <= gemv.MaxM:
+		// Decode steps: stream each weight row once, split across cores.
+		gemv.MatMulT(y.Data, xt.Data, T(w).Data, m, out, in)
+	default:
 		blas.Sgemm(false, true, m, out, in, 1, xt.Data, in, T(w).Data, in, 0, y.Data, out)
 	}
 	if b != nil {
@@ -126,12 +130,7 @@ func (Eager) Linear(x, w, b Value) Value {
 		if bt.Len() != out {
 			panic(fmt.Sprintf("backend.Linear: bias %v for output width %d", bt.Shape, out))
 		}
-		for r := 0; r < m; r++ {
-			row := y.Data[r*out : (r+1)*out]
-			for j := range row {
-				row[j] += bt.Data[j]
-			}
-		}
+		addBiasRows(y.Data, bt.Data, m, out) // [m, Out] += [Out]
 	}
 	return y
 }
@@ -204,45 +203,6 @@ func broadcastStrides(s, out []int) []int {
 	return st
 }
 
-func binary(a, b Value, op func(x, y float32) float32) Value {
-	at, bt := T(a), T(b)
-	if tensor.SameShape(at.Shape, bt.Shape) {
-		y := tensor.New(at.Shape...)
-		for i := range y.Data {
-			y.Data[i] = op(at.Data[i], bt.Data[i])
-		}
-		return y
-	}
-	out := broadcastShape(at.Shape, bt.Shape)
-	y := tensor.New(out...)
-	// Fast path: b repeats over a's leading dims (b's shape is a suffix of a's).
-	if tensor.SameShape(out, at.Shape) && bt.Len() > 0 && at.Len()%bt.Len() == 0 && isSuffix(bt.Shape, at.Shape) {
-		n := bt.Len()
-		for i := range y.Data {
-			y.Data[i] = op(at.Data[i], bt.Data[i%n])
-		}
-		return y
-	}
-	sa, sb := broadcastStrides(at.Shape, out), broadcastStrides(bt.Shape, out)
-	idx := make([]int, len(out))
-	ia, ib := 0, 0
-	for i := range y.Data {
-		y.Data[i] = op(at.Data[ia], bt.Data[ib])
-		for d := len(out) - 1; d >= 0; d-- {
-			idx[d]++
-			ia += sa[d]
-			ib += sb[d]
-			if idx[d] < out[d] {
-				break
-			}
-			ia -= sa[d] * out[d]
-			ib -= sb[d] * out[d]
-			idx[d] = 0
-		}
-	}
-	return y
-}
-
 // isSuffix reports whether s equals the trailing dims of full, ignoring
 // leading ones of s.
 func isSuffix(s, full []int) bool {
@@ -255,8 +215,11 @@ func isSuffix(s, full []int) bool {
 	return tensor.SameShape(s, full[len(full)-len(s):])
 }
 
-func (Eager) Add(a, b Value) Value { return binary(a, b, func(x, y float32) float32 { return x + y }) }
-func (Eager) Mul(a, b Value) Value { return binary(a, b, func(x, y float32) float32 { return x * y }) }
+// Add is a + b with NumPy broadcasting (see binaryFast).
+func (Eager) Add(a, b Value) Value { return binaryFast(T(a), T(b), binAdd) }
+
+// Mul is a · b elementwise with NumPy broadcasting (see binaryFast).
+func (Eager) Mul(a, b Value) Value { return binaryFast(T(a), T(b), binMul) }
 
 func (Eager) Scale(x Value, s float32) Value {
 	xt := T(x)
@@ -270,149 +233,52 @@ func (Eager) Scale(x Value, s float32) Value {
 // RMSNorm: x / sqrt(mean(x²) + eps) · w over the last dim. Like HF
 // LlamaRMSNorm the mean of squares is accumulated in float32.
 func (Eager) RMSNorm(x, w Value, eps float32) Value {
-	xt, wt := T(x), T(w)
-	d := xt.Dim(-1)
-	if wt.Len() != d {
-		panic(fmt.Sprintf("backend.RMSNorm: x %v, w %v", xt.Shape, wt.Shape))
-	}
-	y := tensor.New(xt.Shape...)
-	rows := xt.Len() / d
-	parallelFor(rows, d, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			rmsNormRow(y.Data[r*d:(r+1)*d], xt.Data[r*d:(r+1)*d], wt.Data, eps)
-		}
-	})
-	return y
+	return rmsNormFast(T(x), T(w), eps) // [..., D]
 }
 
 // LayerNorm: (x − mean)/sqrt(var + eps)·w + b over the last dim (biased variance).
 func (Eager) LayerNorm(x, w, b Value, eps float32) Value {
-	xt, wt := T(x), T(w)
-	d := xt.Dim(-1)
 	var bd []float32
 	if b != nil {
 		bd = T(b).Data
 	}
-	if wt.Len() != d || (bd != nil && len(bd) != d) {
-		panic(fmt.Sprintf("backend.LayerNorm: x %v, w %v", xt.Shape, wt.Shape))
-	}
-	y := tensor.New(xt.Shape...)
-	rows := xt.Len() / d
-	parallelFor(rows, d, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			layerNormRow(y.Data[r*d:(r+1)*d], xt.Data[r*d:(r+1)*d], wt.Data, bd, eps)
-		}
-	})
-	return y
+	return layerNormFast(T(x), T(w), bd, eps) // [..., D]
 }
 
 // Activation applies act elementwise.
-func (Eager) Activation(x Value, act Act) Value {
-	xt := T(x)
-	y := xt.Clone()
-	parallelFor(len(y.Data)/1024+1, 1024*8, func(lo, hi int) {
-		s := y.Data[min(lo*1024, len(y.Data)):min(hi*1024, len(y.Data))]
-		ActivateInPlace(s, act)
-	})
-	return y
-}
+func (Eager) Activation(x Value, act Act) Value { return activationFast(T(x), act) }
 
 // ActivateInPlace applies act to every element of s.
 func ActivateInPlace(s []float32, act Act) {
 	switch act {
 	case ActIdentity:
 	case ActGELU:
-		gelu(s)
+		blas.GELU(s)
 	case ActGELUTanh:
-		geluTanh(s)
+		blas.GELUTanh(s)
 	case ActQuickGELU:
-		quickGELU(s)
+		blas.QuickGELU(s)
 	case ActSiLU:
-		silu(s)
+		blas.SiLU(s)
 	case ActReLU:
-		for i, v := range s {
-			s[i] = max(v, 0)
-		}
+		reluInPlace(s)
 	case ActTanh:
-		for i, v := range s {
-			s[i] = float32(math.Tanh(float64(v)))
-		}
+		tanhInPlace(s)
 	case ActSigmoid:
-		for i, v := range s {
-			s[i] = float32(1 / (1 + math.Exp(-float64(v))))
-		}
+		sigmoidInPlace(s)
 	default:
 		panic(fmt.Sprintf("backend: unknown activation %d", act))
 	}
 }
 
 // Softmax over the last dim.
-func (Eager) Softmax(x Value) Value {
-	xt := T(x)
-	y := xt.Clone()
-	d := xt.Dim(-1)
-	rows := xt.Len() / d
-	parallelFor(rows, d, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			softmaxRow(y.Data[r*d : (r+1)*d])
-		}
-	})
-	return y
-}
+func (Eager) Softmax(x Value) Value { return softmaxFast(T(x)) }
 
 // Reshape returns a view sharing x's data.
 func (Eager) Reshape(x Value, shape ...int) Value { return T(x).Reshape(shape...) }
 
 // Transpose copies x with permuted dims.
-func (Eager) Transpose(x Value, perm ...int) Value {
-	xt := T(x)
-	nd := xt.Dims()
-	if len(perm) != nd {
-		panic(fmt.Sprintf("backend.Transpose: perm %v for shape %v", perm, xt.Shape))
-	}
-	inStride := make([]int, nd)
-	s := 1
-	for i := nd - 1; i >= 0; i-- {
-		inStride[i] = s
-		s *= xt.Shape[i]
-	}
-	out := make([]int, nd)
-	st := make([]int, nd) // input stride for each output dim
-	seen := make([]bool, nd)
-	for i, p := range perm {
-		if p < 0 || p >= nd || seen[p] {
-			panic(fmt.Sprintf("backend.Transpose: bad perm %v", perm))
-		}
-		seen[p] = true
-		out[i] = xt.Shape[p]
-		st[i] = inStride[p]
-	}
-	y := tensor.New(out...)
-	if len(y.Data) == 0 {
-		return y
-	}
-	// Copy the innermost output dim as a strided run.
-	inner := out[nd-1]
-	innerSt := st[nd-1]
-	idx := make([]int, nd)
-	src := 0
-	for o := 0; o < len(y.Data); o += inner {
-		dst := y.Data[o : o+inner]
-		for j := range dst {
-			dst[j] = xt.Data[src+j*innerSt]
-		}
-		for d := nd - 2; d >= 0; d-- {
-			idx[d]++
-			src += st[d]
-			if idx[d] < out[d] {
-				break
-			}
-			src -= st[d] * out[d]
-			idx[d] = 0
-		}
-	}
-	return y
-}
+func (Eager) Transpose(x Value, perm ...int) Value { return transposeFast(T(x), perm) }
 
 // Slice keeps [start, end) along axis.
 func (Eager) Slice(x Value, axis, start, end int) Value {
@@ -500,98 +366,15 @@ func (Eager) Embedding(table Value, ids []int) Value {
 
 // RoPE rotates x [B, H, T, Dh] at positions pos.
 func (Eager) RoPE(x Value, pos []int, r *RoPE) Value {
-	xt := T(x)
-	if xt.Dims() != 4 || xt.Shape[2] != len(pos) || xt.Shape[3] != 2*len(r.InvFreq) {
-		panic(fmt.Sprintf("backend.RoPE: x %v, %d positions, %d frequencies", xt.Shape, len(pos), len(r.InvFreq)))
-	}
-	y := xt.Clone()
-	t, dh := xt.Shape[2], xt.Shape[3]
-	half := dh / 2
-	cos := make([]float32, t*half)
-	sin := make([]float32, t*half)
-	for i, p := range pos {
-		r.CosSin(p, cos[i*half:(i+1)*half], sin[i*half:(i+1)*half])
-	}
-	heads := xt.Shape[0] * xt.Shape[1]
-	for h := 0; h < heads; h++ {
-		for i := 0; i < t; i++ {
-			off := (h*t + i) * dh
-			ApplyRoPE(y.Data[off:off+dh], cos[i*half:(i+1)*half], sin[i*half:(i+1)*half])
-		}
-	}
-	return y
+	return ropeFast(T(x), pos, r) // [B, H, T, Dh]
 }
 
 // Attention: softmax(q·kᵀ·scale + mask)·v per head, with GQA and an
-// optional KV cache (see AttnOpts).
+// optional KV cache (see AttnOpts). q [B, H, Tq, Dh] → [B, H, Tq, Dh]; the
+// fused tiled kernel is in attention.go.
 func (Eager) Attention(q, k, v Value, opt AttnOpts) Value {
-	qt, kt, vt := T(q), T(k), T(v)
-	if qt.Dims() != 4 || kt.Dims() != 4 || !tensor.SameShape(kt.Shape, vt.Shape) ||
-		qt.Shape[0] != kt.Shape[0] || qt.Shape[3] != kt.Shape[3] || kt.Shape[1] == 0 || qt.Shape[1]%kt.Shape[1] != 0 {
-		panic(fmt.Sprintf("backend.Attention: q %v, k %v, v %v", qt.Shape, kt.Shape, vt.Shape))
-	}
-	b, h, tq, dh := qt.Shape[0], qt.Shape[1], qt.Shape[2], qt.Shape[3]
-	kvh := kt.Shape[1]
-	group := h / kvh
-	tk := kt.Shape[2]
-	rows := func(bi, hi int) ([]float32, []float32) {
-		off := (bi*kvh + hi) * tk * dh
-		return kt.Data[off : off+tk*dh], vt.Data[off : off+tk*dh]
-	}
-	if c := opt.Cache; c != nil {
-		cb, ch, cd := c.Dims()
-		if cb != b || ch != kvh || cd != dh {
-			panic(fmt.Sprintf("backend.Attention: cache [%d,%d,·,%d] for k %v", cb, ch, cd, kt.Shape))
-		}
-		c.Append(kt.Data, vt.Data, tk)
-		tk = c.Len()
-		rows = c.Rows
-	}
-	scale := opt.Scale
-	if scale == 0 {
-		scale = float32(1 / math.Sqrt(float64(dh)))
-	}
-	var mask *tensor.Tensor
-	var mb, mh int // mask strides (0 when broadcast) in units of [Tq, Tk] planes
-	if opt.Mask != nil {
-		mask = T(opt.Mask)
-		if mask.Dims() != 4 || mask.Shape[2] != tq || mask.Shape[3] != tk ||
-			(mask.Shape[0] != 1 && mask.Shape[0] != b) || (mask.Shape[1] != 1 && mask.Shape[1] != h) {
-			panic(fmt.Sprintf("backend.Attention: mask %v for q %v and %d keys", mask.Shape, qt.Shape, tk))
-		}
-		if mask.Shape[0] != 1 {
-			mb = mask.Shape[1]
-		}
-		if mask.Shape[1] != 1 {
-			mh = 1
-		}
-	}
-	y := tensor.New(b, h, tq, dh)
-	parallelFor(b*h, tq*tk*dh*2, func(lo, hi int) {
-		scores := make([]float32, tq*tk)
-		for bh := lo; bh < hi; bh++ {
-			bi, hd := bh/h, bh%h
-			kr, vr := rows(bi, hd/group)
-			qr := qt.Data[bh*tq*dh : (bh+1)*tq*dh]
-			blas.Sgemm(false, true, tq, tk, dh, scale, qr, dh, kr, dh, 0, scores, tk)
-			for i := 0; i < tq; i++ {
-				row := scores[i*tk : (i+1)*tk]
-				if mask != nil {
-					plane := (bi*mb + hd*mh) * tq * tk
-					m := mask.Data[plane+i*tk : plane+(i+1)*tk]
-					for j := range row {
-						row[j] += m[j]
-					}
-				}
-				if opt.Causal {
-					for j := tk - tq + i + 1; j < tk; j++ {
-						row[j] = float32(math.Inf(-1))
-					}
-				}
-				softmaxRow(row)
-			}
-			blas.Sgemm(false, false, tq, dh, tk, 1, scores, tk, vr, dh, 0, y.Data[bh*tq*dh:(bh+1)*tq*dh], dh)
-		}
-	})
+	p := newAttnProblem(q, k, v, opt)
+	y := tensor.New(p.b, p.h, p.tq, p.dh) // [B, H, Tq, Dh]
+	attend(&p, y.Data)
 	return y
 }

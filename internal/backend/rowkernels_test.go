@@ -2,7 +2,8 @@ package backend
 
 import "math"
 
-// Row kernels of the eager backend, plain Go. Accumulations that HF does in
+// Reference twins of the eager row kernels (the fast ones call
+// internal/blas), plain Go. Accumulations that HF does in
 // float32 are done in float32 here too; transcendental functions go
 // through float64 and are rounded once.
 
