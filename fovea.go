@@ -171,7 +171,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)
 		}
-		m.b = backend.Eager{Quantized: table}
+		m.b = backend.Eager{Prepared: table}
 	default:
 		return nil, fmt.Errorf("fovea: unknown quantization %v", o.quant)
 	}

@@ -22,7 +22,7 @@ func TestQ8Quantization(t *testing.T) {
 		g := openGolden(t, "llava_tiny")
 		m, err := Load(ctx, g.dir, WithQuantization(Q8_0))
 		require.NoError(t, err)
-		require.NotEmpty(t, m.b.(backend.Eager).Quantized)
+		require.NotEmpty(t, m.b.(backend.Eager).Prepared)
 		ids := g.ids(t, "input_ids")
 		logits, err := m.Logits(ctx, ids, g.f32(t, "pixel_values"))
 		require.NoError(t, err)

@@ -247,7 +247,7 @@ func benchDecoder(res result, reps int, prefill, q8 bool) error {
 		if err != nil {
 			return err
 		}
-		be.Quantized = table
+		be.Prepared = table
 		key = "decode_64_tok_s_q8"
 	}
 	if prefill {
@@ -384,7 +384,7 @@ func peakRSSMiB() float64 {
 
 // quantizeDecoder stores the decoder's projections and (tied) LM head as
 // Q8_0, the way fovea.Load(…, WithQuantization(Q8_0)) does.
-func quantizeDecoder(m *decoder.Model) (map[*tensor.Tensor]backend.QuantizedMatrix, error) {
+func quantizeDecoder(m *decoder.Model) (map[*tensor.Tensor]backend.PreparedMatrix, error) {
 	ts := []quant.NamedTensor{{Name: "lm_head.weight", W: m.LMHead}}
 	for i, l := range m.Layers {
 		lt, err := quant.TensorsOf(fmt.Sprintf("model.layers.%d.", i), l)

@@ -12,26 +12,28 @@ import (
 
 // Eager runs every operation at once on float32 tensors: the inference
 // path (variable lengths, KV cache, no graph). Values are *tensor.Tensor,
-// except weights that were quantized at load time (see Quantized). Operations
-// never modify their inputs. An Eager is safe for concurrent use; its
-// Quantized table must not change while it is in use.
+// except weights prepared at load time (see Prepared). Operations never
+// modify their inputs. An Eager is safe for concurrent use; its Prepared
+// table must not change while it is in use.
 type Eager struct {
-	// Quantized maps a weight matrix to a compressed replacement. Weight(w)
-	// returns the replacement, which Linear and Embedding accept in place
-	// of the float32 matrix. Nil means no quantization.
-	Quantized map[*tensor.Tensor]QuantizedMatrix
+	// Prepared maps a weight matrix to a replacement made for fast
+	// multiplication: compressed (Q8_0 blocks, internal/quant) or laid out
+	// for the sgemm kernels. Weight(w) returns the replacement, which
+	// Linear and Embedding accept in place of the float32 matrix. Nil
+	// means every weight is used as it is.
+	Prepared map[*tensor.Tensor]PreparedMatrix
 }
 
-// QuantizedMatrix is a weight matrix W [Out, In] stored compressed (for
-// example Q8_0 blocks, see internal/quant) that multiplies activations
-// without being expanded to float32.
-type QuantizedMatrix interface {
+// PreparedMatrix is a weight matrix W [Out, In] stored in a form made for
+// multiplying activations (quantized blocks, pre-packed panels), never
+// expanded back to a float32 [Out, In] tensor.
+type PreparedMatrix interface {
 	// Dims returns (Out, In).
 	Dims() (out, in int)
 	// MatMulT computes y [m, Out] = x [m, In] · Wᵀ, overwriting y.
 	MatMulT(y, x []float32, m int)
-	// Row writes row i of W, dequantized, to dst [In] (embedding lookups
-	// through a tied, quantized table).
+	// Row writes row i of W as float32 to dst [In] (embedding lookups
+	// through a tied, prepared table).
 	Row(i int, dst []float32)
 }
 
@@ -48,7 +50,7 @@ func T(v Value) *tensor.Tensor {
 
 // Weight returns w, or its quantized replacement when one is registered.
 func (e Eager) Weight(w *tensor.Tensor) Value {
-	if q, ok := e.Quantized[w]; ok {
+	if q, ok := e.Prepared[w]; ok {
 		return q
 	}
 	return w
@@ -59,7 +61,7 @@ func (Eager) Const(t *tensor.Tensor) Value { return t }
 
 // Shape returns the shape of v ([Out, In] for a quantized matrix).
 func (Eager) Shape(v Value) []int {
-	if q, ok := v.(QuantizedMatrix); ok {
+	if q, ok := v.(PreparedMatrix); ok {
 		out, in := q.Dims()
 		return []int{out, in}
 	}
@@ -99,7 +101,7 @@ func (Eager) Linear(x, w, b Value) Value {
 	xt := T(x)
 	in := xt.Dim(-1)
 	var out int
-	q, quantized := w.(QuantizedMatrix)
+	q, quantized := w.(PreparedMatrix)
 	if quantized {
 		var qin int
 		out, qin = q.Dims()
@@ -342,7 +344,7 @@ func (Eager) Concat(axis int, xs ...Value) Value {
 
 // Embedding gathers rows of table [V, D] → [len(ids), D].
 func (Eager) Embedding(table Value, ids []int) Value {
-	q, quantized := table.(QuantizedMatrix)
+	q, quantized := table.(PreparedMatrix)
 	var v, d int
 	if quantized {
 		v, d = q.Dims()

@@ -42,7 +42,7 @@ func smolLM2(b *testing.B) (*decoder.Model, map[string]backend.Eager) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return m, map[string]backend.Eager{"F32": {}, "Q8": {Quantized: qm}}
+	return m, map[string]backend.Eager{"F32": {}, "Q8": {Prepared: qm}}
 }
 
 func tokens(n, vocab int) []int {

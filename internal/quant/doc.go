@@ -1,6 +1,6 @@
 // Package quant stores Linear weights in Q8_0 form and multiplies
 // activations with them in int8, the memory-bound decode path of the
-// decoder (backend.Eager.Quantized); sub-package gemv holds the float32
+// decoder (backend.Eager.Prepared); sub-package gemv holds the float32
 // small-m product that backend.Eager.Linear uses for decode steps.
 //
 // # Format

@@ -44,9 +44,9 @@ func ExampleQuantizeModel() {
 	if err != nil {
 		panic(err)
 	}
-	be := backend.Eager{Quantized: qm}
-	_, isQ := be.Weight(blk.Q).(backend.QuantizedMatrix)
-	_, normQ := be.Weight(blk.Norm).(backend.QuantizedMatrix)
+	be := backend.Eager{Prepared: qm}
+	_, isQ := be.Weight(blk.Q).(backend.PreparedMatrix)
+	_, normQ := be.Weight(blk.Norm).(backend.PreparedMatrix)
 	fmt.Println(len(ts), "tensors;", "q_proj quantized:", isQ, "norm quantized:", normQ)
 	// Output: 2 tensors; q_proj quantized: true norm quantized: false
 }

@@ -55,9 +55,9 @@ func Quantizable(name string) bool {
 // widths) stay float32 and are not in the map. A tied embedding (the same
 // *tensor.Tensor listed as "embed_tokens.weight" and "lm_head.weight") is
 // quantized once and serves both the LM head and, through Row, the token
-// lookup. The result is meant for backend.Eager.Quantized.
-func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.QuantizedMatrix, error) {
-	out := make(map[*tensor.Tensor]backend.QuantizedMatrix)
+// lookup. The result is meant for backend.Eager.Prepared.
+func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.PreparedMatrix, error) {
+	out := make(map[*tensor.Tensor]backend.PreparedMatrix)
 	for _, nt := range ts {
 		w := nt.W
 		if w == nil || !Quantizable(nt.Name) || w.Dims() != 2 || w.Shape[1]%BlockSize != 0 {

@@ -84,7 +84,7 @@ func TestGoldenLlamaTinyQ8(t *testing.T) {
 	require.Len(t, qm, 4*6+1)
 	require.Contains(t, qm, m.LMHead)
 	require.NotContains(t, qm, m.EmbedTokens)
-	be := backend.Eager{Quantized: qm}
+	be := backend.Eager{Prepared: qm}
 
 	var ids struct {
 		PromptIDs    []int `json:"prompt_ids"`
@@ -152,7 +152,7 @@ func TestQuantizeModelTied(t *testing.T) {
 	require.Len(t, qm, 7+1) // q,k,v,o,gate,up,down + the tied table
 	require.Same(t, m.EmbedTokens, m.LMHead)
 	q := qm[m.EmbedTokens].(*Q8Matrix)
-	be := backend.Eager{Quantized: qm}
+	be := backend.Eager{Prepared: qm}
 	x, err := m.Embed(be, [][]int{{3, 7}})
 	require.NoError(t, err)
 	deq := q.Dequantize()

@@ -45,7 +45,7 @@ const (
 // Q8Matrix is a weight matrix W [Out, In] in Q8_0 form: each row is cut
 // into In/32 blocks of 32 weights; block b of row r keeps one float32
 // scale d[r, b] = max|w| / 127 and 32 int8 values q = round(w / d), so
-// w ≈ q·d. It implements backend.QuantizedMatrix.
+// w ≈ q·d. It implements backend.PreparedMatrix.
 //
 // Storage: qs [Out, In] bytes holding q + 128 (offset binary, see doc.go),
 // d [Out, In/32] float32 scales; both are padded at the end for the
@@ -56,7 +56,7 @@ type Q8Matrix struct {
 	d           []float32 // [Out, nb] (+padScales)
 }
 
-var _ backend.QuantizedMatrix = (*Q8Matrix)(nil)
+var _ backend.PreparedMatrix = (*Q8Matrix)(nil)
 
 // QuantizeQ8_0 compresses w [Out, In] into Q8_0 blocks. In must be a
 // positive multiple of BlockSize and every weight must be finite.
