@@ -30,15 +30,23 @@
 // Cross-attention (Mllama / Llama 3.2 Vision): image features are not in
 // the sequence; dedicated decoder layers attend from text positions to the
 // image features, gated per layer. The decoder's Layer interface lets those
-// layers sit in the same stack as the self-attention blocks.
+// layers sit in the same stack as the self-attention blocks (package
+// crossattn); image keys and values are computed once per request and kept
+// in the run state. MllamaInputs.Strict selects the strict masking mode.
+//
+// # Weights in memory
+//
+// WithQuantization(Q8_0) stores the attention and MLP projections and the
+// LM head as 8-bit blocks (internal/quant) for faster decoding; the default
+// F32 is exact.
 //
 // # How a folder picks its architecture
 //
 // config.json's model_type selects a loader from the table in loaders()
-// (llama, clip_vision_model, llava); each architecture is one file here
-// (llama.go, clip.go, llava.go) implementing the private architecture
-// interface (preprocess, prefill, text decoder), so a new model_type is
-// one file plus one line in that table. Weights load through
+// (llama, clip_vision_model, llava, mllama); each architecture is one file
+// here (llama.go, clip.go, llava.go, mllama.go) implementing the private
+// architecture interface (preprocess, prefill, text decoder, weight
+// listing), so a new model_type is one file plus one line in that table. Weights load through
 // internal/weights: every missing, unexpected or mis-shaped tensor is
 // reported in one error. LLaVA accepts both HF layouts: the older
 // language_model.model.*, language_model.lm_head.*, vision_tower.*,
