@@ -104,8 +104,9 @@ func (k scoresK) outShape(in []tensor.Shape) (tensor.Shape, error) {
 		return nil, fmt.Errorf("scores %v, want [B, H, Tq, Tk]", s)
 	}
 	if k.hasMask {
+		// The mask broadcasts over B and H only.
 		m := in[1]
-		if len(m) != 4 || m[2] != s[2] || m[3] != s[3] || (m[0] != 1 && m[0] != s[0]) || (m[1] != 1 && m[1] != s[1]) {
+		if out, err := broadcastShape(m, s); err != nil || !out.Eq(s) || len(m) != 4 || m[2] != s[2] || m[3] != s[3] {
 			return nil, fmt.Errorf("mask %v for scores %v", m, s)
 		}
 	}
@@ -129,22 +130,15 @@ func scoresFwd[F float](k scoresK, y []F, in []gorgonia.Value) {
 	b, h, tq, tk := s[0], s[1], s[2], s[3]
 	x := data[F](in[0])
 	var mask []F
-	var mb, mh int
+	var mst []int // element strides of the mask seen through s (0 where it broadcasts)
 	if k.hasMask {
 		mask = data[F](in[1])
-		ms := in[1].Shape()
-		if ms[0] != 1 {
-			mb = ms[1]
-		}
-		if ms[1] != 1 {
-			mh = 1
-		}
+		mst = strides(in[1].Shape(), s)
 	}
 	scale := F(k.scale)
 	for bi := 0; bi < b; bi++ {
 		for hd := 0; hd < h; hd++ {
 			plane := ((bi*h + hd) * tq) * tk
-			mplane := (bi*mb + hd*mh) * tq * tk
 			for i := 0; i < tq; i++ {
 				row := y[plane+i*tk : plane+(i+1)*tk]
 				src := x[plane+i*tk : plane+(i+1)*tk]
@@ -152,7 +146,8 @@ func scoresFwd[F float](k scoresK, y []F, in []gorgonia.Value) {
 					row[j] = v * scale
 				}
 				if mask != nil {
-					m := mask[mplane+i*tk : mplane+(i+1)*tk]
+					mrow := bi*mst[0] + hd*mst[1] + i*tk
+					m := mask[mrow : mrow+tk]
 					for j := range row {
 						row[j] += m[j]
 					}

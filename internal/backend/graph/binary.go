@@ -21,6 +21,21 @@ type bcastK struct {
 }
 
 func newBcastK(mul bool, a, b tensor.Shape) (bcastK, error) {
+	out, err := broadcastShape(a, b)
+	if err != nil {
+		return bcastK{}, err
+	}
+	return bcastK{mul: mul, a: a.Clone(), b: b.Clone(), out: out}, nil
+}
+
+// Broadcast indexing. This file holds graph's only implementation of
+// NumPy broadcasting (internal/backend keeps its own unexported): the
+// shape rule, the per-operand strides, and the walk over output elements.
+// bcastK and scoresK (the attention mask) both use it.
+
+// broadcastShape returns the NumPy broadcast of a and b: shapes aligned
+// from the right, a size-1 or missing dim stretches to the other's size.
+func broadcastShape(a, b tensor.Shape) (tensor.Shape, error) {
 	n := max(len(a), len(b))
 	out := make(tensor.Shape, n)
 	for i := 0; i < n; i++ {
@@ -37,10 +52,10 @@ func newBcastK(mul bool, a, b tensor.Shape) (bcastK, error) {
 		case da == 1:
 			out[i] = db
 		default:
-			return bcastK{}, fmt.Errorf("cannot broadcast %v with %v", a, b)
+			return nil, fmt.Errorf("cannot broadcast %v with %v", a, b)
 		}
 	}
-	return bcastK{mul: mul, a: a.Clone(), b: b.Clone(), out: out}, nil
+	return out, nil
 }
 
 func (k bcastK) name() string {

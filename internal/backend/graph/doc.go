@@ -35,17 +35,18 @@
 //   - Softmax (last axis, stable, an all −Inf row gives zeros): gorgonia's
 //     last-axis SoftMax starts every row's max from the tensor's first
 //     element (NaN on masked rows), and its hash omits isLog.
-//   - RMSNorm, LayerNorm: one fused row op instead of a dozen nodes, and
-//     the same float32 accumulation as the eager kernels.
+//   - RMSNorm, LayerNorm: one fused row op instead of a dozen nodes.
 //   - Activation (GELU erf and tanh, quick_gelu, SiLU, ReLU, tanh,
-//     sigmoid): exact eager formulas; no built-in erf.
+//     sigmoid): gorgonia has no erf.
 //   - RoPE: positions and inverse frequencies are op parameters; cos/sin
 //     come from backend.RoPE.CosSin and the float32 forward calls
 //     backend.ApplyRoPE itself; the gradient rotates by −angle.
 //   - AttnScores (scale, causal −Inf, additive mask broadcast over B/H):
 //     the mask is not differentiated.
 //   - Broadcast Add/Mul of any rank (NumPy rules): gorgonia's
-//     BroadcastAdd stops at 4 dims and materialises repeats.
+//     BroadcastAdd stops at 4 dims and materialises repeats. binary.go
+//     holds graph's one broadcast index helper (shape rule, strides,
+//     walk); the attention mask uses it too.
 //   - Scale, and the CrossEntropy loss (mean over non-ignored rows of
 //     −log softmax at the target, log-sum-exp in float64; all rows
 //     ignored gives 0, not NaN).
@@ -53,11 +54,28 @@
 // Every op's WriteHash includes ALL its parameters (positions,
 // frequencies, eps, activation, scale, ignore index): gorgonia merges
 // nodes with equal hashes and equal children, which silently broke its own
-// Dropout and SoftMax/LogSoftMax. The forward kernels mirror the eager
-// row kernels (internal/backend/rowkernels.go is unexported, so the few
-// row functions are repeated here, generic over float32/float64); the
-// tests prove eager/graph parity per op and on a whole decoder block, and
-// check every backward against float64 central differences.
+// Dropout and SoftMax/LogSoftMax.
+//
+// # One set of kernels
+//
+// Both backends call the same kernels, so both give the same numbers. In
+// a float32 graph the forward of Softmax, RMSNorm and LayerNorm calls
+// internal/blas's Softmax, RMSNorm and LayerNorm row by row, Activation
+// calls backend.ActivateInPlace (blas's GELU, GELUTanh, QuickGELU, SiLU)
+// and RoPE calls backend.ApplyRoPE — exactly what backend.Eager runs, so
+// these ops, Scale, broadcast Add/Mul and the data-movement ops match
+// Eager bit for bit (TestEagerParity compares the float32 bits). Linear,
+// MatMul and Attention agree to 1e-6, not bitwise: Eager multiplies ≤ 8
+// rows with internal/quant/gemv and fuses attention with an online
+// softmax, while the graph needs gorgonia's differentiable Mul and
+// BatchedMatMul (routed to blas.Sgemm) and a separate softmax node.
+//
+// A float64 graph exists only for gradient checks; its forward runs the
+// generic reference forms in kernels.go (softmaxRowRef, rmsNormRowRef,
+// layerNormRowRef, activateRef: the blas formulas evaluated in float64),
+// and TestFloat64MatchesEager checks that they compute the same function
+// as the float32 kernels (max |Δ| ≤ 1e-6). Backward passes are generic
+// over float32/float64 and checked against float64 central differences.
 //
 // # Running
 //

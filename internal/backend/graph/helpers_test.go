@@ -97,29 +97,43 @@ func gradCheck(t *testing.T, fn builder, frozen []int, inputs ...*ft.Tensor) flo
 	return worst
 }
 
+// runEager runs fn on Eager over constant inputs.
+func runEager(fn builder, inputs ...*ft.Tensor) *ft.Tensor {
+	vals := make([]backend.Value, len(inputs))
+	for i, x := range inputs {
+		vals[i] = backend.Eager{}.Const(x)
+	}
+	return backend.T(fn(backend.Eager{}, vals))
+}
+
+// eagerAndGraph runs fn on Eager and on a float32 graph backend with the
+// same inputs and returns both outputs (same shape).
+func eagerAndGraph(t *testing.T, fn builder, inputs ...*ft.Tensor) (want, got *ft.Tensor) {
+	t.Helper()
+	want = runEager(fn, inputs...)
+	be, y := runGraph(t, fn, inputs...)
+	got, err := be.Read(y)
+	require.NoError(t, err)
+	require.Equal(t, want.Shape, got.Shape)
+	return want, got
+}
+
+// requireBitIdentical fails unless fn gives the same float32 bits on
+// Eager and on a float32 graph (NaN, ±Inf and −0 included).
+func requireBitIdentical(t *testing.T, fn builder, inputs ...*ft.Tensor) {
+	t.Helper()
+	want, got := eagerAndGraph(t, fn, inputs...)
+	for i := range want.Data {
+		require.Equal(t, math.Float32bits(want.Data[i]), math.Float32bits(got.Data[i]),
+			"element %d: eager %g, graph %g", i, want.Data[i], got.Data[i])
+	}
+}
+
 // parity runs fn on Eager and on a float32 graph backend with the same
 // inputs and returns the largest |Δ|.
 func parity(t *testing.T, fn builder, inputs ...*ft.Tensor) float64 {
 	t.Helper()
-	ev := make([]backend.Value, len(inputs))
-	for i, x := range inputs {
-		ev[i] = backend.Eager{}.Const(x)
-	}
-	want := backend.T(fn(backend.Eager{}, ev))
-
-	be := graph.New(graph.Options{})
-	gv := make([]backend.Value, len(inputs))
-	for i, x := range inputs {
-		gv[i] = be.Const(x)
-	}
-	y := fn(be, gv)
-	m, err := be.Compile()
-	require.NoError(t, err)
-	defer m.Close()
-	require.NoError(t, m.Run(context.Background()))
-	got, err := be.Read(y)
-	require.NoError(t, err)
-	require.Equal(t, want.Shape, got.Shape)
+	want, got := eagerAndGraph(t, fn, inputs...)
 	worst := 0.0
 	for i := range want.Data {
 		w, g := want.Data[i], got.Data[i]
@@ -137,7 +151,14 @@ func newGraph() *graph.Backend { return graph.New(graph.Options{}) }
 // runGraph builds fn on a float32 graph over constant inputs and runs it once.
 func runGraph(t *testing.T, fn builder, inputs ...*ft.Tensor) (*graph.Backend, backend.Value) {
 	t.Helper()
-	be := newGraph()
+	return runGraphWith(t, graph.Options{}, fn, inputs...)
+}
+
+// runGraphWith builds fn on a graph made with opt over constant inputs
+// and runs it once.
+func runGraphWith(t *testing.T, opt graph.Options, fn builder, inputs ...*ft.Tensor) (*graph.Backend, backend.Value) {
+	t.Helper()
+	be := graph.New(opt)
 	vals := make([]backend.Value, len(inputs))
 	for i, x := range inputs {
 		vals[i] = be.Const(x)
@@ -145,6 +166,7 @@ func runGraph(t *testing.T, fn builder, inputs ...*ft.Tensor) (*graph.Backend, b
 	y := fn(be, vals)
 	m, err := be.Compile()
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
 	require.NoError(t, m.Run(context.Background()))
 	return be, y
 }

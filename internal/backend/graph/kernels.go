@@ -8,15 +8,28 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
 )
 
-// Row math shared by the forward kernels. Each function is generic over
-// the element type and, instantiated with float32, performs exactly the
-// operations (and roundings) of the eager backend's row kernels in
-// internal/backend/rowkernels.go; parity_test.go proves it.
+// Forward math. A float32 graph (training) calls exactly the kernels
+// backend.Eager calls — internal/blas's Softmax, RMSNorm, LayerNorm and
+// backend.ActivateInPlace (blas's GELU, GELUTanh, QuickGELU, SiLU) — so
+// the two backends give bit-identical results for these ops. A float64
+// graph (gradient checks only) runs the generic reference forms below,
+// named …Ref: the same formulas evaluated in F. TestFloat64MatchesEager
+// checks that both paths compute the same function. The backward passes
+// are generic and used by both element types.
 
-// softmaxRow replaces x by softmax(x); a row whose maximum is -Inf becomes zeros.
-func softmaxRow[F float](x []F) {
+// eachRow calls fn(dst, src) on every d-wide row of y and x.
+func eachRow[F float](y, x []F, d int, fn func(dst, src []F)) {
+	for r := 0; r+d <= len(x); r += d {
+		fn(y[r:r+d], x[r:r+d])
+	}
+}
+
+// softmaxRowRef replaces x by softmax(x) (max-subtracted, in F); a row
+// whose maximum is −Inf becomes zeros, as blas.Softmax.
+func softmaxRowRef[F float](x []F) {
 	m := F(math.Inf(-1))
 	for _, v := range x {
 		m = max(m, v)
@@ -25,15 +38,14 @@ func softmaxRow[F float](x []F) {
 		clear(x)
 		return
 	}
-	var sum float64
+	var sum F
 	for i, v := range x {
-		e := math.Exp(float64(v - m))
-		x[i] = F(e)
+		e := F(math.Exp(float64(v - m)))
+		x[i] = e
 		sum += e
 	}
-	inv := 1 / sum
 	for i := range x {
-		x[i] = F(float64(x[i]) * inv)
+		x[i] /= sum
 	}
 }
 
@@ -46,8 +58,8 @@ func rmsInv[F float](x []F, eps F) F {
 	return F(1 / math.Sqrt(float64(ss/F(len(x))+eps)))
 }
 
-// rmsNormRow: dst = x / sqrt(mean(x²) + eps) · w.
-func rmsNormRow[F float](dst, x, w []F, eps F) {
+// rmsNormRowRef: dst = x / sqrt(mean(x²) + eps) · w, as blas.RMSNorm.
+func rmsNormRowRef[F float](dst, x, w []F, eps F) {
 	r := rmsInv(x, eps)
 	for i, v := range x {
 		dst[i] = w[i] * (v * r)
@@ -69,12 +81,12 @@ func meanInvStd[F float](x []F, eps F) (mean, r float64) {
 	return mean, 1 / math.Sqrt(vr+float64(eps))
 }
 
-// layerNormRow: dst = (x − mean)/sqrt(var + eps)·w + b (b may be nil).
-func layerNormRow[F float](dst, x, w, b []F, eps F) {
+// layerNormRowRef: dst = (x − mean)/sqrt(var + eps)·w + b (b may be nil),
+// as blas.LayerNorm.
+func layerNormRowRef[F float](dst, x, w, b []F, eps F) {
 	mean, r := meanInvStd(x, eps)
 	for i, v := range x {
-		y := F((float64(v) - mean) * r)
-		y *= w[i]
+		y := F((float64(v)-mean)*r) * w[i]
 		if b != nil {
 			y += b[i]
 		}
@@ -82,52 +94,42 @@ func layerNormRow[F float](dst, x, w, b []F, eps F) {
 	}
 }
 
-// Activation constants, as in the eager kernels and HF's ACT2FN.
+// Activation constants, as in internal/blas and HF's ACT2FN.
 const (
 	geluTanhCubic  = 0.044715 // cubic coefficient of the tanh GELU
 	quickGELUCoeff = 1.702    // CLIP's quick_gelu sigmoid slope
+	// geluTanhScale is √(2/π), the tanh GELU's inner scale (a constant,
+	// not a package variable: math.Sqrt is not constant-foldable).
+	geluTanhScale = 0.79788456080286535587989211986876373695171726232986931533185165934131585179
 )
 
-var geluTanhScale = math.Sqrt(2 / math.Pi)
-
-// activate applies act to every element (in place), like backend.ActivateInPlace.
-func activate[F float](s []F, act backend.Act) {
+// activateRef applies act to every element of s in F: the reference
+// form of backend.ActivateInPlace.
+func activateRef[F float](s []F, act backend.Act) {
+	sigmoid := func(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
+	var f func(x float64) float64
 	switch act {
 	case backend.ActIdentity:
+		return
 	case backend.ActGELU:
-		for i, v := range s {
-			x := float64(v)
-			s[i] = F(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
-		}
+		f = func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
 	case backend.ActGELUTanh:
-		for i, v := range s {
-			x := float64(v)
-			s[i] = F(0.5 * x * (1 + math.Tanh(geluTanhScale*(x+geluTanhCubic*x*x*x))))
-		}
+		f = func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(geluTanhScale*(x+geluTanhCubic*x*x*x))) }
 	case backend.ActQuickGELU:
-		for i, v := range s {
-			x := float64(v)
-			s[i] = F(x / (1 + math.Exp(-quickGELUCoeff*x)))
-		}
+		f = func(x float64) float64 { return x * sigmoid(quickGELUCoeff*x) }
 	case backend.ActSiLU:
-		for i, v := range s {
-			x := float64(v)
-			s[i] = F(x / (1 + math.Exp(-x)))
-		}
+		f = func(x float64) float64 { return x * sigmoid(x) }
 	case backend.ActReLU:
-		for i, v := range s {
-			s[i] = max(v, 0)
-		}
+		f = func(x float64) float64 { return max(x, 0) }
 	case backend.ActTanh:
-		for i, v := range s {
-			s[i] = F(math.Tanh(float64(v)))
-		}
+		f = math.Tanh
 	case backend.ActSigmoid:
-		for i, v := range s {
-			s[i] = F(1 / (1 + math.Exp(-float64(v))))
-		}
+		f = sigmoid
 	default:
 		panic(fmt.Sprintf("graph: unknown activation %d", act))
+	}
+	for i, v := range s {
+		s[i] = F(f(float64(v)))
 	}
 }
 
@@ -178,17 +180,18 @@ func (softmaxK) outShape(in []tensor.Shape) (tensor.Shape, error) {
 }
 func (softmaxK) diffWRT() []bool { return []bool{true} }
 func (k softmaxK) forward(out float64Or32, in []gorgonia.Value) {
+	d := lastDim(in[0])
 	if is64(out) {
-		softmaxFwd(buf[float64](out), data[float64](in[0]), lastDim(in[0]))
-	} else {
-		softmaxFwd(buf[float32](out), data[float32](in[0]), lastDim(in[0]))
+		eachRow(buf[float64](out), data[float64](in[0]), d, func(dst, src []float64) {
+			copy(dst, src)
+			softmaxRowRef(dst)
+		})
+		return
 	}
-}
-func softmaxFwd[F float](y, x []F, d int) {
-	copy(y, x)
-	for r := 0; r+d <= len(y); r += d {
-		softmaxRow(y[r : r+d])
-	}
+	eachRow(buf[float32](out), data[float32](in[0]), d, func(dst, src []float32) {
+		copy(dst, src)
+		blas.Softmax(dst) // the eager kernel
+	})
 }
 func (k softmaxK) backward(_ int, dx float64Or32, _ []gorgonia.Value, y, dy gorgonia.Value) {
 	if is64(dx) {
@@ -229,12 +232,12 @@ func (k actK) forward(out float64Or32, in []gorgonia.Value) {
 	if is64(out) {
 		y := buf[float64](out)
 		copy(y, data[float64](in[0]))
-		activate(y, k.act)
-	} else {
-		y := buf[float32](out)
-		copy(y, data[float32](in[0]))
-		activate(y, k.act)
+		activateRef(y, k.act)
+		return
 	}
+	y := buf[float32](out)
+	copy(y, data[float32](in[0]))
+	backend.ActivateInPlace(y, k.act) // the eager kernel
 }
 func (k actK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
 	if is64(dx) {

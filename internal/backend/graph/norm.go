@@ -6,6 +6,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/fovea-ml/fovea/internal/blas"
 )
 
 // ---- RMSNorm: inputs x [..., D], w [D] ----
@@ -19,16 +21,16 @@ func (rmsNormK) outShape(in []tensor.Shape) (tensor.Shape, error) {
 func (rmsNormK) diffWRT() []bool { return []bool{true, true} }
 func (k rmsNormK) forward(out float64Or32, in []gorgonia.Value) {
 	if is64(out) {
-		rmsNormFwd(buf[float64](out), data[float64](in[0]), data[float64](in[1]), float64(k.eps))
-	} else {
-		rmsNormFwd(buf[float32](out), data[float32](in[0]), data[float32](in[1]), k.eps)
+		w, eps := data[float64](in[1]), float64(k.eps)
+		eachRow(buf[float64](out), data[float64](in[0]), len(w), func(dst, src []float64) {
+			rmsNormRowRef(dst, src, w, eps)
+		})
+		return
 	}
-}
-func rmsNormFwd[F float](y, x, w []F, eps F) {
-	d := len(w)
-	for r := 0; r+d <= len(x); r += d {
-		rmsNormRow(y[r:r+d], x[r:r+d], w, eps)
-	}
+	w := data[float32](in[1])
+	eachRow(buf[float32](out), data[float32](in[0]), len(w), func(dst, src []float32) {
+		blas.RMSNorm(dst, src, w, k.eps) // the eager kernel
+	})
 }
 func (k rmsNormK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
 	if is64(dx) {
@@ -103,21 +105,25 @@ func (k layerNormK) diffWRT() []bool {
 }
 func (k layerNormK) forward(out float64Or32, in []gorgonia.Value) {
 	if is64(out) {
-		layerNormFwd(buf[float64](out), in, float64(k.eps))
-	} else {
-		layerNormFwd(buf[float32](out), in, k.eps)
+		w, b := normParams[float64](in)
+		eps := float64(k.eps)
+		eachRow(buf[float64](out), data[float64](in[0]), len(w), func(dst, src []float64) {
+			layerNormRowRef(dst, src, w, b, eps)
+		})
+		return
 	}
+	w, b := normParams[float32](in)
+	eachRow(buf[float32](out), data[float32](in[0]), len(w), func(dst, src []float32) {
+		blas.LayerNorm(dst, src, w, b, k.eps) // the eager kernel
+	})
 }
-func layerNormFwd[F float](y []F, in []gorgonia.Value, eps F) {
-	x, w := data[F](in[0]), data[F](in[1])
-	var b []F
+
+// normParams returns a LayerNorm's weight and bias (nil without one).
+func normParams[F float](in []gorgonia.Value) (w, b []F) {
 	if len(in) > 2 {
 		b = data[F](in[2])
 	}
-	d := len(w)
-	for r := 0; r+d <= len(x); r += d {
-		layerNormRow(y[r:r+d], x[r:r+d], w, b, eps)
-	}
+	return data[F](in[1]), b
 }
 func (k layerNormK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
 	if is64(dx) {
