@@ -55,6 +55,21 @@
 // aligned. With beta == 0 the first kc-slice stores into C without reading
 // it and later slices accumulate; any other beta ≠ 1 scales C once first.
 //
+// Pre-packed B: PackB packs a whole op(B) once into panels of k×nr that
+// span the full depth (so any kc-slice of a panel is contiguous) for one
+// level; SgemmPacked multiplies by it without repacking, with a single
+// fork-join per call: each goroutine owns whole column panels or whole
+// row tiles of C (splitWork picks whichever leaves the busiest goroutine
+// fewer tiles; columns on a tie, since then no one owns a ragged row
+// tile) and runs jc → pc → ic (packing its own Ã) → jr → ir. PackedMatrix
+// wraps a Linear weight W [Out, In] for Y = X·Wᵀ (backend.PreparedMatrix:
+// Dims, MatMulT, Row). It keeps a reference to the caller's row-major W
+// too: for m ≤ SmallM rows MatMulT streams W's rows (sdotRowsAVX2, one
+// sequential stream per row, 16-row tiles split across goroutines, each
+// tile multiplied with all m rows while in cache), because reading the
+// panels through the 12×32 register tile is compute-bound at m = 1
+// (measured ~15 GB/s vs ~50–65 GB/s in cache, ≥ equal from DRAM).
+//
 // Threading: B̃ is packed once per (jc, pc) block, shared, by all
 // goroutines; the goroutines then split the rows of C in whole register
 // tiles, each packing its own Ã, or split the column panels when C has too
@@ -81,8 +96,11 @@
 // parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU
 // and the exact GELU) have AVX2+FMA assembly on 8 lanes (also used at the
 // AVX-512 level) with Go twins (expSubGo, sigmoidMulGo, geluTanhGo,
-// geluGo) for the tails and for LevelGo; Max, the norms and Scale are
-// unrolled pure Go (memory-light, not yet assembly).
+// geluGo) for the tails and for LevelGo. Max, and the two passes of the
+// norms (Σx, Σx², Σ(x−mean)², then dst = x·s·w or (x−c)·s·w + b) are
+// AVX2 assembly with four independent accumulators (twins sum,
+// sumSquares, sumSqDevGo, maxGo, rmsApplyGo, lnApplyGo); Max ignores
+// NaN lanes (VMAXPS keeps the accumulator). Scale is plain Go.
 //
 // exp (mathf.go, exp8 in gen_asm.go): Cody–Waite reduction by ln 2 and a
 // degree-7 polynomial, 2^n added to the exponent bits (≤ 1.2e-7 relative).
@@ -113,6 +131,9 @@
 // # State
 //
 // The package keeps no mutable state: the default Impl and the erf tables
-// are computed during initialisation and only read afterwards. Packing
-// buffers are allocated per call.
+// are computed during initialisation and only read afterwards. Each Impl
+// (shared by its WithThreads copies) owns a sync.Pool of per-goroutine
+// Ã/edge-tile packing buffers (gemmScratch), so sgemm calls do not
+// allocate them; the kc×nc B̃ block of the unpacked Sgemm is still
+// allocated per call.
 package blas

@@ -44,3 +44,25 @@ func ExampleForLevel() {
 	fmt.Println(c[0])
 	// Output: 11
 }
+
+// A Linear weight packed once, then applied to a prefill (m = 9 rows,
+// blocked sgemm) or a decode step (m = 1, streaming path).
+func ExamplePackedMatrix() {
+	w := []float32{1, 0, 1, 0, 1, 0} // W [out=2, in=3]
+	pm, err := blas.NewPackedMatrix(w, 2, 3)
+	if err != nil {
+		panic(err)
+	}
+	x := make([]float32, 9*3)
+	for i := range x {
+		x[i] = float32(i % 3) // every row is [0 1 2]
+	}
+	y := make([]float32, 9*2)
+	pm.MatMulT(y, x, 9)
+	fmt.Println(y[:2], y[16:])
+	pm.MatMulT(y[:2], []float32{1, 2, 3}, 1)
+	fmt.Println(y[:2])
+	// Output:
+	// [2 1] [2 1]
+	// [4 2]
+}

@@ -265,6 +265,205 @@ func level1() {
 	p("")
 }
 
+// dotRows emits y[r] = Σ_j w[r·ldw + j]·x[j] for r < rows, n a positive
+// multiple of 8: one weight row at a time (one sequential stream for the
+// prefetcher), eight ymm accumulators over 64 floats per step, then 8 at
+// a time. The small-m decode path of PackedMatrix.
+func dotRows() {
+	p("// func sdotRowsAVX2(rows, n int, w *float32, ldw int, x, y *float32)")
+	p("TEXT ·sdotRowsAVX2(SB), NOSPLIT, $0-48")
+	p("\tMOVQ rows+0(FP), R8")
+	p("\tMOVQ n+8(FP), R9")
+	p("\tMOVQ w+16(FP), SI")
+	p("\tMOVQ ldw+24(FP), R10")
+	p("\tSHLQ $2, R10")
+	p("\tMOVQ x+32(FP), R12")
+	p("\tMOVQ y+40(FP), DX")
+	p("\tSHLQ $2, R9")
+	p("\tTESTQ R8, R8")
+	p("\tJZ done")
+	p("row:")
+	for i := 0; i < 8; i++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tXORQ AX, AX")
+	p("\tMOVQ R9, CX")
+	p("\tSUBQ $256, CX")
+	p("\tJLT tail")
+	p("loop8:")
+	for i := 0; i < 8; i++ {
+		p("\tVMOVUPS %d(SI)(AX*1), Y%d", 32*i, 8+i)
+	}
+	for i := 0; i < 8; i++ {
+		p("\tVFMADD231PS %d(R12)(AX*1), Y%d, Y%d", 32*i, 8+i, i)
+	}
+	p("\tADDQ $256, AX")
+	p("\tCMPQ AX, CX")
+	p("\tJLE loop8")
+	p("tail:")
+	p("\tCMPQ AX, R9")
+	p("\tJGE sum")
+	p("\tVMOVUPS (SI)(AX*1), Y8")
+	p("\tVFMADD231PS (R12)(AX*1), Y8, Y0")
+	p("\tADDQ $32, AX")
+	p("\tJMP tail")
+	p("sum:")
+	for i := 0; i < 4; i++ {
+		p("\tVADDPS Y%d, Y%d, Y%d", i+4, i, i)
+	}
+	p("\tVADDPS Y1, Y0, Y0")
+	p("\tVADDPS Y3, Y2, Y2")
+	p("\tVADDPS Y2, Y0, Y0")
+	hsum()
+	p("\tVMOVSS X0, (DX)")
+	p("\tADDQ $4, DX")
+	p("\tADDQ R10, SI")
+	p("\tDECQ R8")
+	p("\tJNZ row")
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// reduction emits a float32 reduction over x[0:n], n a positive multiple
+// of 8, with four independent ymm accumulators (32 floats per step):
+// kind "sum" Σx, "sumsq" Σx², "sqdev" Σ(x−c)² (c broadcast from the
+// argument after n) and "max" (NaN lanes of x ignored: VMAXPS returns its
+// second source, the accumulator, when x is NaN).
+func reduction(name, kind string) {
+	args := "$0-20"
+	if kind == "sqdev" {
+		args = "$0-28"
+	}
+	p("// func %s(x *float32, n int%s) float32", name, map[bool]string{true: ", c float32", false: ""}[kind == "sqdev"])
+	p("TEXT ·%s(SB), NOSPLIT, %s", name, args)
+	p("\tMOVQ x+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	if kind == "sqdev" {
+		p("\tVBROADCASTSS c+16(FP), Y15")
+	}
+	for i := 0; i < 4; i++ {
+		if kind == "max" {
+			p("\tVMOVUPS %s, Y%d", vc("neginf"), i)
+		} else {
+			p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+		}
+	}
+	acc := func(off, a, t int) {
+		switch kind {
+		case "sum":
+			p("\tVADDPS %d(SI), Y%d, Y%d", off, a, a)
+		case "sumsq":
+			p("\tVMOVUPS %d(SI), Y%d", off, t)
+			p("\tVFMADD231PS Y%d, Y%d, Y%d", t, t, a)
+		case "sqdev":
+			p("\tVMOVUPS %d(SI), Y%d", off, t)
+			p("\tVSUBPS Y15, Y%d, Y%d", t, t)
+			p("\tVFMADD231PS Y%d, Y%d, Y%d", t, t, a)
+		case "max":
+			p("\tVMOVUPS %d(SI), Y%d", off, t)
+			p("\tVMAXPS Y%d, Y%d, Y%d", a, t, a)
+		}
+	}
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $5, BX")
+	p("\tJZ tail")
+	p("loop:")
+	for i := 0; i < 4; i++ {
+		acc(32*i, i, 4+i)
+	}
+	p("\tADDQ $128, SI")
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	p("\tANDQ $31, CX")
+	p("\tSHRQ $3, CX")
+	p("\tJZ done")
+	p("loop1:")
+	acc(0, 0, 4)
+	p("\tADDQ $32, SI")
+	p("\tDECQ CX")
+	p("\tJNZ loop1")
+	p("done:")
+	if kind == "max" {
+		p("\tVMAXPS Y1, Y0, Y0")
+		p("\tVMAXPS Y3, Y2, Y2")
+		p("\tVMAXPS Y2, Y0, Y0")
+		p("\tVEXTRACTF128 $1, Y0, X1")
+		p("\tVMAXPS X1, X0, X0")
+		p("\tVPERMILPS $0x4e, X0, X1")
+		p("\tVMAXPS X1, X0, X0")
+		p("\tVPERMILPS $0xb1, X0, X1")
+		p("\tVMAXPS X1, X0, X0")
+	} else {
+		p("\tVADDPS Y1, Y0, Y0")
+		p("\tVADDPS Y3, Y2, Y2")
+		p("\tVADDPS Y2, Y0, Y0")
+		hsum()
+	}
+	p("\tVZEROUPPER")
+	p("\tMOVSS X0, ret+%d(FP)", map[bool]int{true: 24, false: 16}[kind == "sqdev"])
+	p("\tRET")
+	p("")
+}
+
+// normApply emits the elementwise second pass of the norms over n (a
+// positive multiple of 8) floats, 16 per step then 8:
+//
+//	rmsApplyAVX2: dst = x·s·w
+//	lnApplyAVX2:  dst = (x − c)·s·w + b
+func normApply(name string, layer bool) {
+	if layer {
+		p("// func %s(dst, x, w, b *float32, n int, c, s float32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+		p("\tMOVQ b+24(FP), R8")
+		p("\tMOVQ n+32(FP), CX")
+		p("\tVBROADCASTSS c+40(FP), Y14")
+		p("\tVBROADCASTSS s+44(FP), Y15")
+	} else {
+		p("// func %s(dst, x, w *float32, n int, s float32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-36", name)
+		p("\tMOVQ n+24(FP), CX")
+		p("\tVBROADCASTSS s+32(FP), Y15")
+	}
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ w+16(FP), DX")
+	p("\tXORQ AX, AX")
+	one := func(off, r int) {
+		p("\tVMOVUPS %d(SI)(AX*4), Y%d", off, r)
+		if layer {
+			p("\tVSUBPS Y14, Y%d, Y%d", r, r)
+		}
+		p("\tVMULPS Y15, Y%d, Y%d", r, r)
+		if layer {
+			p("\tVMOVUPS %d(DX)(AX*4), Y%d", off, r+2)
+			p("\tVFMADD213PS %d(R8)(AX*4), Y%d, Y%d", off, r+2, r)
+		} else {
+			p("\tVMULPS %d(DX)(AX*4), Y%d, Y%d", off, r, r)
+		}
+		p("\tVMOVUPS Y%d, %d(DI)(AX*4)", r, off)
+	}
+	p("\tMOVQ CX, BX")
+	p("\tSHRQ $4, BX")
+	p("\tJZ tail")
+	p("loop:")
+	one(0, 0)
+	one(32, 1)
+	p("\tADDQ $16, AX")
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	p("\tTESTQ $8, CX")
+	p("\tJZ done")
+	one(0, 0)
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 // transposes emits the 8×8 and 4×8 transposing copies used to pack
 // panels: dst[p·ldd + i] = alpha·src[i·lds + p].
 func transposes() {
@@ -376,6 +575,7 @@ var vconsts = []struct {
 	{"seven", 0, 7}, // int32 7: last erfc interval
 	{"tanh2c", 2 * 0.79788456080286535588, 0},
 	{"tanhk", 0.044715, 0},
+	{"neginf", 0, 0xff800000},
 }
 
 // vc returns the memory operand of a constant.
@@ -581,6 +781,13 @@ func main() {
 	gemmKernel("sgemmKernelAVX512", avx512MR, "Z", 64)
 	gemmKernel("sgemmKernelAVX2", avx2MR, "Y", 32)
 	level1()
+	dotRows()
+	reduction("sumAVX2", "sum")
+	reduction("sumSqAVX2", "sumsq")
+	reduction("sumSqDevAVX2", "sqdev")
+	reduction("maxAVX2", "max")
+	normApply("rmsApplyAVX2", false)
+	normApply("lnApplyAVX2", true)
 	transposes()
 	emitConsts()
 	sigmoidMul("sigmoidMulAVX2", false)

@@ -46,6 +46,9 @@ func sdotAVX2(n int, x, y *float32) float32
 func sdot4AVX2(n int, a *float32, lda int, x *float32, out *[4]float32)
 
 //go:noescape
+func sdotRowsAVX2(rows, n int, w *float32, ldw int, x, y *float32)
+
+//go:noescape
 func transpose8x8(src *float32, lds int, dst *float32, ldd int, alpha float32)
 
 //go:noescape
@@ -70,7 +73,9 @@ func bindAsm(im *Impl) {
 	}
 	// Level-1/2 loops are memory-bound: the AVX2 code saturates the load
 	// ports on both levels, so AVX-512 reuses it.
-	im.dot, im.dot4, im.axpy = sdotAsm, sdot4Asm, saxpyAsm
+	im.dot, im.dot4, im.axpy, im.dotRows = sdotAsm, sdot4Asm, saxpyAsm, sdotRowsAsm
+	im.sum, im.sumSq, im.vmax, im.sumSqDev = sumAsm, sumSqAsm, maxAsm, sumSqDevAsm
+	im.rmsApply, im.lnApply = rmsApplyAsm, lnApplyAsm
 	im.expSub, im.sigmoidMul, im.gelu, im.geluTanh = expSubAsm, sigmoidMulAsm, geluAsm, geluTanhAsm
 }
 
@@ -210,4 +215,105 @@ func packTAsm(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha 
 	if cols8 < cols { // leftover columns of the vectorised rows
 		packTGo(dst[cols8*ldd:], ldd, src[cols8:], lds, i, cols-cols8, alpha)
 	}
+}
+
+// sdotRowsAsm is the vectorised twin of sdotRowsGo.
+func sdotRowsAsm(rows, n int, w []float32, ldw int, x, y []float32) {
+	if rows == 0 || n == 0 {
+		clear(y[:rows])
+		return
+	}
+	_ = w[(rows-1)*ldw+n-1]
+	x, y = x[:n], y[:rows]
+	n8 := n &^ (vecLanes - 1)
+	if n8 == 0 {
+		sdotRowsGo(rows, n, w, ldw, x, y)
+		return
+	}
+	sdotRowsAVX2(rows, n8, unsafe.SliceData(w), ldw, unsafe.SliceData(x), unsafe.SliceData(y))
+	if n8 < n {
+		for r := range y {
+			row := w[r*ldw : r*ldw+n]
+			for j := n8; j < n; j++ {
+				y[r] += row[j] * x[j]
+			}
+		}
+	}
+}
+
+//go:noescape
+func sumAVX2(x *float32, n int) float32
+
+//go:noescape
+func sumSqAVX2(x *float32, n int) float32
+
+//go:noescape
+func sumSqDevAVX2(x *float32, n int, c float32) float32
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func rmsApplyAVX2(dst, x, w *float32, n int, s float32)
+
+//go:noescape
+func lnApplyAVX2(dst, x, w, b *float32, n int, c, s float32)
+
+// The norm and reduction wrappers run the assembly on whole ymm vectors
+// and the Go twin on the tail.
+
+func sumAsm(x []float32) float32 {
+	n8 := len(x) &^ (vecLanes - 1)
+	var s float32
+	if n8 > 0 {
+		s = sumAVX2(&x[0], n8)
+	}
+	return s + sum(x[n8:])
+}
+
+func sumSqAsm(x []float32) float32 {
+	n8 := len(x) &^ (vecLanes - 1)
+	var s float32
+	if n8 > 0 {
+		s = sumSqAVX2(&x[0], n8)
+	}
+	return s + sumSquares(x[n8:])
+}
+
+func sumSqDevAsm(x []float32, c float32) float32 {
+	n8 := len(x) &^ (vecLanes - 1)
+	var s float32
+	if n8 > 0 {
+		s = sumSqDevAVX2(&x[0], n8, c)
+	}
+	return s + sumSqDevGo(x[n8:], c)
+}
+
+func maxAsm(x []float32) float32 {
+	n8 := len(x) &^ (vecLanes - 1)
+	m := maxGo(x[n8:])
+	if n8 > 0 {
+		m = max(m, maxAVX2(&x[0], n8))
+	}
+	return m
+}
+
+func rmsApplyAsm(dst, x, w []float32, s float32) {
+	n := len(x)
+	dst, w = dst[:n], w[:n]
+	n8 := n &^ (vecLanes - 1)
+	if n8 > 0 {
+		rmsApplyAVX2(&dst[0], &x[0], &w[0], n8, s)
+	}
+	rmsApplyGo(dst[n8:], x[n8:], w[n8:], s)
+}
+
+func lnApplyAsm(dst, x, w, b []float32, c, s float32) {
+	n := len(x)
+	dst, w, b = dst[:n], w[:n], b[:n]
+	n8 := n &^ (vecLanes - 1)
+	if n8 > 0 {
+		lnApplyAVX2(&dst[0], &x[0], &w[0], &b[0], n8, c, s)
+	}
+	lnApplyGo(dst[n8:], x[n8:], w[n8:], b[n8:], c, s)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 )
 
 // Level is a CPU instruction-set tier a kernel set is written for.
@@ -79,11 +80,22 @@ type Impl struct {
 	dot     func(n int, x, y []float32) float32
 	dot4    func(n int, a []float32, lda int, x []float32, out *[4]float32)
 	axpy    func(n int, alpha float32, x, y []float32)
+	// dotRows sets y[r] = W[r,:n]·x for r < rows (twin sdotRowsGo).
+	dotRows func(rows, n int, w []float32, ldw int, x, y []float32)
 	// vector kernels (twins: expSubGo, sigmoidMulGo, geluGo, geluTanhGo)
 	expSub     func(x []float32, m float32) float32
 	sigmoidMul func(x []float32, k float32)
 	gelu       func(x []float32)
 	geluTanh   func(x []float32)
+	// norm and reduction kernels (twins: sum, sumSquares, sumSqDevGo,
+	// maxGo, rmsApplyGo, lnApplyGo)
+	sum, sumSq, vmax func(x []float32) float32
+	sumSqDev         func(x []float32, c float32) float32
+	rmsApply         func(dst, x, w []float32, s float32)
+	lnApply          func(dst, x, w, b []float32, c, s float32)
+	// scratch pools the sgemm packing buffers (*gemmScratch) of this
+	// level; shared by WithThreads copies, safe for concurrent use.
+	scratch *sync.Pool
 }
 
 // ForLevel returns the kernel set for level l, or an error when this CPU
@@ -97,8 +109,10 @@ func ForLevel(l Level) (*Impl, error) {
 		return nil, fmt.Errorf("blas: level %v not supported on this CPU/build (supported: %v)", l, SupportedLevels())
 	}
 	im := &Impl{
-		level: l, gemm: gemmKernelGo, dot: sdotGo, dot4: sdot4Go, axpy: saxpyGo,
+		level: l, gemm: gemmKernelGo, dot: sdotGo, dot4: sdot4Go, axpy: saxpyGo, dotRows: sdotRowsGo,
 		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo,
+		sum: sum, sumSq: sumSquares, vmax: maxGo, sumSqDev: sumSqDevGo, rmsApply: rmsApplyGo, lnApply: lnApplyGo,
+		scratch: newScratchPool(),
 	}
 	bindAsm(im)
 	return im, nil

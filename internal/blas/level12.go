@@ -144,6 +144,14 @@ func sdotGo(n int, x, y []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// sdotRowsGo sets y[r] = W[r,:n]·x for the rows r < rows of W (stride
+// ldw): the portable twin of the streaming decode kernel.
+func sdotRowsGo(rows, n int, w []float32, ldw int, x, y []float32) {
+	for r := range y[:rows] {
+		y[r] = sdotGo(n, w[r*ldw:], x)
+	}
+}
+
 // sdot4Go computes out[r] = A[r,:n]·x for the four rows r of A.
 func sdot4Go(n int, a []float32, lda int, x []float32, out *[4]float32) {
 	for r := range out {

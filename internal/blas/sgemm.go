@@ -58,7 +58,7 @@ func (im *Impl) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 	if w := 2 * m * n * k / minFlopsPerThread; w < threads {
 		threads = max(w, 1)
 	}
-	gemmBlocked(&im.gemm, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmBlocked(im, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func rowsOf(trans bool, r, c int) int {
@@ -140,7 +140,8 @@ func alignedFloats(n int) []float32 {
 // (each goroutine packs its own Ã), then jr/ir over register tiles. The
 // goroutines split the rows of C in whole register tiles, or, when C has
 // too few rows, the column panels of B̃.
-func gemmBlocked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kern := &im.gemm
 	mr, nr := kern.mr, kern.nr
 	rowTiles := (m + mr - 1) / mr
 	colTiles := (n + nr - 1) / nr
@@ -160,18 +161,15 @@ func gemmBlocked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 	kcMax := min(kern.kc, k)
 	ncMax := min(kern.nc, roundUp(n, nr))
 	bp := alignedFloats(ncMax * kcMax)
-	type scratch struct{ ap, tile []float32 }
-	per := make([]scratch, threads)
+	per := make([]*gemmScratch, threads) // pooled Ã and edge-tile buffers
 	for t := range per {
-		rows := m
-		if splitRows {
-			rows = (rowTiles*(t+1)/threads - rowTiles*t/threads) * mr
-		}
-		per[t] = scratch{
-			ap:   alignedFloats(min(kern.mc, roundUp(rows, mr)) * kcMax),
-			tile: alignedFloats(mr * nr),
-		}
+		per[t] = im.getScratch()
 	}
+	defer func() {
+		for _, sc := range per {
+			im.scratch.Put(sc)
+		}
+	}()
 	for jc := 0; jc < n; jc += kern.nc {
 		nb := min(kern.nc, n-jc)
 		panels := (nb + nr - 1) / nr
@@ -184,7 +182,7 @@ func gemmBlocked(kern *gemmKernel, threads int, transA, transB bool, m, n, k int
 				}
 			})
 			parallel(threads, func(t int) {
-				s := &per[t]
+				s := per[t]
 				mlo, mhi, jlo, jhi := 0, m, 0, nb
 				if splitRows {
 					mlo, mhi = rowTiles*t/threads*mr, min(m, rowTiles*(t+1)/threads*mr)
@@ -212,26 +210,7 @@ func macroKernel(kern *gemmKernel, mb, kb, jlo, jhi int, ap, bp, c []float32, ld
 		nv := min(nr, jhi-jr)
 		for ir := 0; ir < mb; ir += mr {
 			apan := ap[ir*kb : (ir+mr)*kb]
-			mv := min(mr, mb-ir)
-			cOff := ir*ldc + jr
-			if mv == mr && nv == nr {
-				kern.micro(kb, apan, bpan, c[cOff:], ldc, add)
-				continue
-			}
-			// Edge tile: compute the full tile into scratch, then add
-			// the valid part to C.
-			kern.micro(kb, apan, bpan, tile, nr, false)
-			for i := 0; i < mv; i++ {
-				dst := c[cOff+i*ldc : cOff+i*ldc+nv]
-				src := tile[i*nr : i*nr+nv]
-				if !add {
-					copy(dst, src)
-					continue
-				}
-				for j := range dst {
-					dst[j] += src[j]
-				}
-			}
+			microTile(kern, kb, apan, bpan, c[ir*ldc+jr:], ldc, min(mr, mb-ir), nv, tile, add)
 		}
 	}
 }

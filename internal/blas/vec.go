@@ -29,7 +29,7 @@ func (im *Impl) Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := Max(x)
+	m := im.Max(x)
 	if math.IsInf(float64(m), -1) {
 		clear(x)
 		return
@@ -39,22 +39,33 @@ func (im *Impl) Softmax(x []float32) {
 }
 
 // Max returns the largest element of x (−Inf for an empty slice). NaNs
-// are ignored unless every element is NaN.
-func Max(x []float32) float32 {
-	m0, m1 := float32(math.Inf(-1)), float32(math.Inf(-1))
+// are ignored (all NaN gives −Inf).
+func Max(x []float32) float32 { return defaultImpl.Max(x) }
+
+// Max is the package-level Max on im's kernels.
+func (im *Impl) Max(x []float32) float32 { return im.vmax(x) }
+
+// maxGo is the portable Max and the twin of the assembly one.
+func maxGo(x []float32) float32 {
+	var m [vecUnroll]float32
+	for i := range m {
+		m[i] = float32(math.Inf(-1))
+	}
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		if x[i] > m0 {
-			m0 = x[i]
-		}
-		if x[i+1] > m1 {
-			m1 = x[i+1]
+	for ; i+vecUnroll <= len(x); i += vecUnroll {
+		v := x[i : i+vecUnroll : i+vecUnroll]
+		for j, e := range v {
+			if e > m[j] {
+				m[j] = e
+			}
 		}
 	}
-	if i < len(x) && x[i] > m0 {
-		m0 = x[i]
+	for ; i < len(x); i++ {
+		if x[i] > m[0] {
+			m[0] = x[i]
+		}
 	}
-	return max(m0, m1)
+	return max(max(m[0], m[1]), max(m[2], m[3]))
 }
 
 // ExpSub replaces x[i] with exp(x[i] − m) and returns the sum of the new
@@ -90,7 +101,8 @@ func Scale(alpha float32, x []float32) {
 	}
 }
 
-// sumSquares returns Σ x[i]² with vecUnroll partial sums.
+// sumSquares returns Σ x[i]² with vecUnroll partial sums (twin of
+// sumSqAVX2).
 func sumSquares(x []float32) float32 {
 	var s [vecUnroll]float32
 	i := 0
@@ -107,6 +119,26 @@ func sumSquares(x []float32) float32 {
 	return (s[0] + s[1]) + (s[2] + s[3])
 }
 
+// sumSqDevGo returns Σ (x[i] − c)² (twin of sumSqDevAVX2).
+func sumSqDevGo(x []float32, c float32) float32 {
+	var s [vecUnroll]float32
+	i := 0
+	for ; i+vecUnroll <= len(x); i += vecUnroll {
+		v := x[i : i+vecUnroll : i+vecUnroll]
+		d0, d1, d2, d3 := v[0]-c, v[1]-c, v[2]-c, v[3]-c
+		s[0] += d0 * d0
+		s[1] += d1 * d1
+		s[2] += d2 * d2
+		s[3] += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := x[i] - c
+		s[0] += d * d
+	}
+	return (s[0] + s[1]) + (s[2] + s[3])
+}
+
+// sum returns Σ x[i] (twin of sumAVX2).
 func sum(x []float32) float32 {
 	var s [vecUnroll]float32
 	i := 0
@@ -123,6 +155,22 @@ func sum(x []float32) float32 {
 	return (s[0] + s[1]) + (s[2] + s[3])
 }
 
+// rmsApplyGo writes dst = x·s·w (twin of rmsApplyAVX2).
+func rmsApplyGo(dst, x, w []float32, s float32) {
+	w, dst = w[:len(x)], dst[:len(x)]
+	for i, v := range x {
+		dst[i] = v * s * w[i]
+	}
+}
+
+// lnApplyGo writes dst = (x − c)·s·w + b (twin of lnApplyAVX2).
+func lnApplyGo(dst, x, w, b []float32, c, s float32) {
+	w, b, dst = w[:len(x)], b[:len(x)], dst[:len(x)]
+	for i, v := range x {
+		dst[i] = (v-c)*s*w[i] + b[i]
+	}
+}
+
 func checkNorm(name string, dst, x, w, b []float32) {
 	if len(dst) != len(x) || (w != nil && len(w) != len(x)) || (b != nil && len(b) != len(x)) {
 		panic(fmt.Sprintf("blas.%s: lengths differ: dst %d, x %d, w %d, b %d", name, len(dst), len(x), len(w), len(b)))
@@ -131,51 +179,43 @@ func checkNorm(name string, dst, x, w, b []float32) {
 
 // RMSNorm writes dst[i] = x[i] / √(mean(x²) + eps) · w[i] (Llama's
 // RMSNorm; w == nil means all ones). dst may alias x.
-func RMSNorm(dst, x, w []float32, eps float32) {
+func RMSNorm(dst, x, w []float32, eps float32) { defaultImpl.RMSNorm(dst, x, w, eps) }
+
+// RMSNorm is the package-level RMSNorm on im's kernels.
+func (im *Impl) RMSNorm(dst, x, w []float32, eps float32) {
 	checkNorm("RMSNorm", dst, x, w, nil)
 	if len(x) == 0 {
 		return
 	}
-	inv := float32(1 / math.Sqrt(float64(sumSquares(x)/float32(len(x))+eps)))
+	inv := float32(1 / math.Sqrt(float64(im.sumSq(x)/float32(len(x))+eps)))
 	if w == nil {
 		for i, v := range x {
 			dst[i] = v * inv
 		}
 		return
 	}
-	w = w[:len(x)]
-	dst = dst[:len(x)]
-	for i, v := range x {
-		dst[i] = v * inv * w[i]
-	}
+	im.rmsApply(dst, x, w, inv)
 }
 
 // LayerNorm writes dst[i] = (x[i] − mean) / √(var + eps) · w[i] + b[i]
 // with the biased variance (two passes, so no cancellation). w == nil
 // means ones, b == nil zeros. dst may alias x.
-func LayerNorm(dst, x, w, b []float32, eps float32) {
+func LayerNorm(dst, x, w, b []float32, eps float32) { defaultImpl.LayerNorm(dst, x, w, b, eps) }
+
+// LayerNorm is the package-level LayerNorm on im's kernels.
+func (im *Impl) LayerNorm(dst, x, w, b []float32, eps float32) {
 	checkNorm("LayerNorm", dst, x, w, b)
 	n := len(x)
 	if n == 0 {
 		return
 	}
-	mean := sum(x) / float32(n)
-	var s [vecUnroll]float32
-	i := 0
-	for ; i+vecUnroll <= n; i += vecUnroll {
-		v := x[i : i+vecUnroll : i+vecUnroll]
-		d0, d1, d2, d3 := v[0]-mean, v[1]-mean, v[2]-mean, v[3]-mean
-		s[0] += d0 * d0
-		s[1] += d1 * d1
-		s[2] += d2 * d2
-		s[3] += d3 * d3
-	}
-	for ; i < n; i++ {
-		d := x[i] - mean
-		s[0] += d * d
-	}
-	variance := ((s[0] + s[1]) + (s[2] + s[3])) / float32(n)
+	mean := im.sum(x) / float32(n)
+	variance := im.sumSqDev(x, mean) / float32(n)
 	inv := float32(1 / math.Sqrt(float64(variance+eps)))
+	if w != nil && b != nil {
+		im.lnApply(dst, x, w, b, mean, inv)
+		return
+	}
 	dst = dst[:n]
 	for i, v := range x {
 		y := (v - mean) * inv
