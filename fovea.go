@@ -162,6 +162,23 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{}}
 	switch o.quant {
 	case F32:
+		// Pack the Linear weights once for sgemm (exact float32; costs one
+		// extra copy of them in memory): no per-call repacking.
+		ts, err := namedWeights(a)
+		if err != nil {
+			return nil, fmt.Errorf("fovea: %w", err)
+		}
+		var lin []*tensor.Tensor
+		for _, nt := range ts {
+			if quant.Quantizable(nt.Name) {
+				lin = append(lin, nt.W)
+			}
+		}
+		table, err := backend.PrepareF32(lin)
+		if err != nil {
+			return nil, fmt.Errorf("fovea: %w", err)
+		}
+		m.b = backend.Eager{Prepared: table}
 	case Q8_0:
 		ts, err := namedWeights(a)
 		if err != nil {

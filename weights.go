@@ -54,7 +54,10 @@ func namedWeights(a architecture) ([]quant.NamedTensor, error) {
 type Quantization int
 
 const (
-	// F32 keeps every weight in float32 (exact; the default).
+	// F32 keeps every weight in float32 (exact; the default). The Linear
+	// weights (the names Q8_0 compresses) are also packed once for the
+	// sgemm kernels (backend.PrepareF32), at the cost of a second float32
+	// copy of them in memory.
 	F32 Quantization = iota
 	// Q8_0 stores attention/MLP projections and the LM head as 8-bit
 	// blocks of 32 with a float32 scale (internal/quant): about 3.6× less

@@ -29,6 +29,13 @@
 // or llama3-scaled per rope_scaling; the frequencies are computed once per
 // model (NewRoPE) and shared by every Block.
 //
+// Fused paths. A Block asks its backend for the optional extensions of
+// internal/backend (HeadSplitter, MergedAttention, GatedActivator,
+// ResidualLinear) and falls back to the plain ops when they are absent
+// (the graph backend): head split + RoPE in one pass, attention written
+// with heads merged, SiLU(gate)·up in one pass, and both residual adds
+// folded into the o_proj and down_proj products.
+//
 // # Run state
 //
 // Weights are immutable after Load; everything that changes while running

@@ -46,9 +46,33 @@ func NewMLP(d, f int, act backend.Act, bias bool) MLP {
 
 // Forward maps x [B, T, D] → [B, T, D] (HF LlamaMLP.forward, pretraining_tp 1).
 func (m *MLP) Forward(b backend.Backend, x backend.Value) backend.Value {
-	g := b.Activation(b.Linear(x, b.Weight(m.Gate), optWeight(b, m.GateBias)), m.Act) // [B, T, F]
-	u := b.Linear(x, b.Weight(m.Up), optWeight(b, m.UpBias))                          // [B, T, F]
-	return b.Linear(b.Mul(g, u), b.Weight(m.Down), optWeight(b, m.DownBias))          // [B, T, D]
+	return b.Linear(m.hidden(b, x), b.Weight(m.Down), optWeight(b, m.DownBias)) // [B, T, D]
+}
+
+// forwardAdd is res + Forward(x): fused into the down projection when the
+// backend offers backend.ResidualLinear.
+func (m *MLP) forwardAdd(b backend.Backend, x, res backend.Value) backend.Value {
+	return linearAdd(b, m.hidden(b, x), b.Weight(m.Down), optWeight(b, m.DownBias), res) // [B, T, D]
+}
+
+// hidden is act(gate(x)) · up(x): x [B, T, D] → [B, T, F], the activation
+// and product in one pass when the backend offers backend.GatedActivator.
+func (m *MLP) hidden(b backend.Backend, x backend.Value) backend.Value {
+	g := b.Linear(x, b.Weight(m.Gate), optWeight(b, m.GateBias)) // [B, T, F]
+	u := b.Linear(x, b.Weight(m.Up), optWeight(b, m.UpBias))     // [B, T, F]
+	if ga, ok := b.(backend.GatedActivator); ok {
+		return ga.GatedActivation(g, u, m.Act) // [B, T, F]
+	}
+	return b.Mul(b.Activation(g, m.Act), u) // [B, T, F]
+}
+
+// linearAdd is res + x·wᵀ + bias, fused when the backend offers
+// backend.ResidualLinear.
+func linearAdd(b backend.Backend, x, w, bias, res backend.Value) backend.Value {
+	if rl, ok := b.(backend.ResidualLinear); ok {
+		return rl.LinearAdd(x, w, bias, res)
+	}
+	return b.Add(res, b.Linear(x, w, bias))
 }
 
 // Attention is HF's LlamaAttention: q/k/v projections, rotary embeddings on
@@ -87,16 +111,39 @@ func NewAttention(d, heads, kvHeads, headDim int, rope *backend.RoPE, bias bool)
 // cache, when non-nil, receives this step's keys and values and the
 // attention runs over everything cached (HF DynamicCache).
 func (a *Attention) Forward(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache) backend.Value {
-	q := splitHeads(b, b.Linear(x, b.Weight(a.Q), optWeight(b, a.QBias)), a.Heads, a.HeadDim)   // [B, H, T, Dh]
-	k := splitHeads(b, b.Linear(x, b.Weight(a.K), optWeight(b, a.KBias)), a.KVHeads, a.HeadDim) // [B, KVH, T, Dh]
-	v := splitHeads(b, b.Linear(x, b.Weight(a.V), optWeight(b, a.VBias)), a.KVHeads, a.HeadDim) // [B, KVH, T, Dh]
-	// HF apply_rotary_pos_emb: rotate q and k (rotate_half convention).
-	q = b.RoPE(q, pos, a.Rope)
-	k = b.RoPE(k, pos, a.Rope)
+	return b.Linear(a.attend(b, x, pos, cache), b.Weight(a.O), optWeight(b, a.OBias)) // [B, T, D]
+}
+
+// forwardAdd is res + Forward(x, …): the residual add fused into the
+// output projection when the backend offers backend.ResidualLinear.
+func (a *Attention) forwardAdd(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache, res backend.Value) backend.Value {
+	return linearAdd(b, a.attend(b, x, pos, cache), b.Weight(a.O), optWeight(b, a.OBias), res) // [B, T, D]
+}
+
+// attend runs everything before the output projection: x [B, T, D] →
+// attention output with merged heads [B, T, H·Dh].
+func (a *Attention) attend(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache) backend.Value {
+	qx := b.Linear(x, b.Weight(a.Q), optWeight(b, a.QBias)) // [B, T, H·Dh]
+	kx := b.Linear(x, b.Weight(a.K), optWeight(b, a.KBias)) // [B, T, KVH·Dh]
+	vx := b.Linear(x, b.Weight(a.V), optWeight(b, a.VBias)) // [B, T, KVH·Dh]
+	// HF apply_rotary_pos_emb: rotate q and k (rotate_half convention),
+	// fused with the head split when the backend can.
+	var q, k backend.Value
+	if hs, ok := b.(backend.HeadSplitter); ok {
+		q = hs.SplitHeadsRoPE(qx, a.Heads, pos, a.Rope)   // [B, H, T, Dh]
+		k = hs.SplitHeadsRoPE(kx, a.KVHeads, pos, a.Rope) // [B, KVH, T, Dh]
+	} else {
+		q = b.RoPE(splitHeads(b, qx, a.Heads, a.HeadDim), pos, a.Rope)   // [B, H, T, Dh]
+		k = b.RoPE(splitHeads(b, kx, a.KVHeads, a.HeadDim), pos, a.Rope) // [B, KVH, T, Dh]
+	}
+	v := splitHeads(b, vx, a.KVHeads, a.HeadDim) // [B, KVH, T, Dh]
 	// Causal, scale 1/sqrt(Dh), GQA by repeat_kv; the cache holds
 	// post-RoPE keys as HF's does.
-	o := b.Attention(q, k, v, backend.AttnOpts{Causal: true, Cache: cache}) // [B, H, T, Dh]
-	return b.Linear(mergeHeads(b, o), b.Weight(a.O), optWeight(b, a.OBias)) // [B, T, D]
+	opt := backend.AttnOpts{Causal: true, Cache: cache}
+	if ma, ok := b.(backend.MergedAttention); ok {
+		return ma.AttentionMerged(q, k, v, opt) // [B, T, H·Dh]
+	}
+	return mergeHeads(b, b.Attention(q, k, v, opt)) // [B, T, H·Dh]
 }
 
 // splitHeads turns x [B, T, N·Dh] into [B, N, T, Dh].
@@ -151,6 +198,6 @@ func (l *Block) NewState(batch int) any {
 func (l *Block) Forward(b backend.Backend, x backend.Value, pos []int, state any) backend.Value {
 	cache, _ := state.(*backend.KVCache)
 	// HF LlamaDecoderLayer: residual around self-attention, then around the MLP.
-	h := b.Add(x, l.Attn.Forward(b, l.InputNorm.Forward(b, x), pos, cache)) // [B, T, D]
-	return b.Add(h, l.MLP.Forward(b, l.PostAttnNorm.Forward(b, h)))         // [B, T, D]
+	h := l.Attn.forwardAdd(b, l.InputNorm.Forward(b, x), pos, cache, x) // [B, T, D]
+	return l.MLP.forwardAdd(b, l.PostAttnNorm.Forward(b, h), h)         // [B, T, D]
 }

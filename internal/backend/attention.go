@@ -51,6 +51,10 @@ const (
 	// for sgemm: decode steps, where packing would cost as much as the
 	// product itself.
 	attnGemvMaxRows = 8
+	// attnParallelMinWork is the multiply-add count below which an
+	// attention call stays on the calling goroutine: a decode step over a
+	// short cache finishes faster than goroutines start and join.
+	attnParallelMinWork = 1 << 18
 )
 
 // attnProblem is one validated attention call: all shapes known, keys and
@@ -68,6 +72,18 @@ type attnProblem struct {
 	// belongs to sequence bi, head hd (mb, mh are 0 on broadcast dims).
 	mask   []float32
 	mb, mh int
+	// merged writes the output as [B, Tq, H, Dh] (heads merged, ready for
+	// the output projection) instead of [B, H, Tq, Dh].
+	merged bool
+}
+
+// outRow returns the offset of head hd, query i of sequence bi in the
+// output.
+func (p *attnProblem) outRow(bi, hd, i int) int {
+	if p.merged {
+		return ((bi*p.tq+i)*p.h + hd) * p.dh
+	}
+	return ((bi*p.h+hd)*p.tq + i) * p.dh
 }
 
 // newAttnProblem checks shapes, appends k and v to the cache when there is
@@ -153,7 +169,10 @@ func attend(p *attnProblem, out []float32) {
 	if p.causal {
 		work /= 2
 	}
-	w := workers(items, work)
+	w := 1
+	if work >= attnParallelMinWork {
+		w = workers(items, work)
+	}
 	im := blas.Default().WithThreads(1)
 	// With several query tiles per kv head, transpose K once per head
 	// ([Dh, Tk]) so that no tile repacks it: sgemm packs a
@@ -279,7 +298,8 @@ func attendItem(p *attnProblem, im *blas.Impl, buf []float32, bi, g, i0, i1, key
 	for r := 0; r < rows; r++ {
 		hd := g*group + r/nq
 		i := i0 + r%nq
-		dst := out[((bi*p.h+hd)*tq+i)*dh : ((bi*p.h+hd)*tq+i+1)*dh]
+		off := p.outRow(bi, hd, i)
+		dst := out[off : off+dh]
 		if kEnd <= 0 || lr[r] == 0 {
 			clear(dst)
 			continue

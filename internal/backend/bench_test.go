@@ -20,6 +20,7 @@ func BenchmarkAttention(b *testing.B) {
 	}{
 		{"prefill256", attnCase{b: 1, h: 9, kvh: 3, tq: 256, tk: 256, dh: 64, causal: true, cached: -1}},
 		{"prefill1024", attnCase{b: 1, h: 9, kvh: 3, tq: 1024, tk: 1024, dh: 64, causal: true, cached: -1}},
+		{"decode80", attnCase{b: 1, h: 9, kvh: 3, tq: 1, tk: 1, dh: 64, causal: true, cached: 79}},
 		{"decode1024", attnCase{b: 1, h: 9, kvh: 3, tq: 1, tk: 1, dh: 64, causal: true, cached: 1023}},
 		{"vit197", attnCase{b: 1, h: 12, kvh: 12, tq: 197, tk: 197, dh: 64, cached: -1}},
 	}

@@ -40,11 +40,24 @@
 // plain twin the tests compare against (attention_ref_test.go,
 // ops_ref_test.go, rowkernels_test.go, and blas's XxxRef functions).
 //
+// Fused ops and prepared weights. Layer code may check for the optional
+// extensions of fused.go with a type assertion and fall back to the plain
+// ops (the graph backend has none): HeadSplitter (head split + RoPE in
+// one pass), MergedAttention (attention written as [B, T, H·Dh], no merge
+// transpose), GatedActivator (act(gate)·up) and ResidualLinear (res +
+// x·wᵀ + b; the sgemm starts from the residual with beta = 1, and Linear
+// adds a bias the same way). PrepareF32 packs Linear weights once into
+// blas.PackedMatrix panels for Eager.Prepared, so sgemm never transposes
+// or repacks W per call (exact float32; one extra copy in memory). RoPE
+// caches cos/sin for positions [0, n) in an immutable table published
+// through an atomic pointer and grown by doubling under a mutex, so a
+// RoPE call does no trigonometry and stays safe for concurrent use.
+//
 // Threading and memory. Large row-wise and elementwise ops split their
 // rows across runtime.GOMAXPROCS goroutines once the work passes
 // parallelMinWork; small ops stay on the calling goroutine. Attention
 // hands its items out dynamically (heaviest causal tiles first), each
 // goroutine calling the single-threaded sgemm. Scratch (attention tiles,
-// transposed keys, RoPE angle tables) comes from a sync.Pool; results are
+// transposed keys, angle tables for negative positions) comes from a sync.Pool; results are
 // always fresh tensors, because callers may keep them.
 package backend

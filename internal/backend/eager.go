@@ -97,16 +97,21 @@ func parallelFor(n, costPer int, fn func(lo, hi int)) {
 }
 
 // Linear: x [..., In] · w[Out, In]ᵀ + b → [..., Out].
-func (Eager) Linear(x, w, b Value) Value {
-	xt := T(x)
+func (e Eager) Linear(x, w, b Value) Value { return e.linear(T(x), w, b, nil) }
+
+// linear computes res + x·wᵀ + b ([..., Out]); b and res may be nil.
+// Prepared weights and decode-sized inputs (m ≤ gemv.MaxM rows, gemv
+// streams each weight row once) add bias and residual afterwards; the
+// sgemm path starts C from them (beta = 1), saving a pass.
+func (Eager) linear(xt *tensor.Tensor, w, b Value, res *tensor.Tensor) *tensor.Tensor {
 	in := xt.Dim(-1)
 	var out int
-	q, quantized := w.(PreparedMatrix)
-	if quantized {
+	q, prepared := w.(PreparedMatrix)
+	if prepared {
 		var qin int
 		out, qin = q.Dims()
 		if qin != in {
-			panic(fmt.Sprintf("backend.Linear: x %v, quantized w [%d %d]", xt.Shape, out, qin))
+			panic(fmt.Sprintf("backend.Linear: x %v, prepared w [%d %d]", xt.Shape, out, qin))
 		}
 	} else {
 		wt := T(w)
@@ -117,22 +122,48 @@ func (Eager) Linear(x, w, b Value) Value {
 	}
 	m := xt.Len() / in
 	shape := append(append([]int(nil), xt.Shape[:xt.Dims()-1]...), out)
+	var bias []float32
+	if b != nil {
+		bias = T(b).Data
+		if len(bias) != out {
+			panic(fmt.Sprintf("backend.Linear: bias %v for output width %d", T(b).Shape, out))
+		}
+	}
+	if res != nil && !tensor.SameShape(res.Shape, shape) {
+		panic(fmt.Sprintf("backend.LinearAdd: residual %v for output %v", res.Shape, shape))
+	}
 	y := tensor.New(shape...)
-	switch {
-	case quantized:
+	if !prepared && m > gemv.MaxM {
+		var beta float32
+		switch {
+		case res != nil:
+			copy(y.Data, res.Data)
+			beta = 1
+			if bias != nil {
+				addBiasRows(y.Data, bias, m, out) // [m, Out] += [Out]
+			}
+		case bias != nil:
+			for r := 0; r < m; r++ {
+				copy(y.Data[r*out:(r+1)*out], bias)
+			}
+			beta = 1
+		}
+		blas.Sgemm(false, true, m, out, in, 1, xt.Data, in, T(w).Data, in, beta, y.Data, out)
+		return y
+	}
+	if prepared {
 		q.MatMulT(y.Data, xt.Data, m)
-	case m <= gemv.MaxM:
+	} else {
 		// Decode steps: stream each weight row once, split across cores.
 		gemv.MatMulT(y.Data, xt.Data, T(w).Data, m, out, in)
-	default:
-		blas.Sgemm(false, true, m, out, in, 1, xt.Data, in, T(w).Data, in, 0, y.Data, out)
 	}
-	if b != nil {
-		bt := T(b)
-		if bt.Len() != out {
-			panic(fmt.Sprintf("backend.Linear: bias %v for output width %d", bt.Shape, out))
-		}
-		addBiasRows(y.Data, bt.Data, m, out) // [m, Out] += [Out]
+	if bias != nil {
+		addBiasRows(y.Data, bias, m, out) // [m, Out] += [Out]
+	}
+	if res != nil {
+		chunked(len(y.Data), costCopy, func(lo, hi int) {
+			binAdd.apply(y.Data[lo:hi], y.Data[lo:hi], res.Data[lo:hi])
+		})
 	}
 	return y
 }

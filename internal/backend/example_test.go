@@ -30,3 +30,18 @@ func ExampleEager_Attention() {
 	// [1 1 1 2] [1.5000 2.5000]
 	// [1.0000 2.0000] [1.5000 2.5000] cached=2
 }
+
+// A Linear weight packed once by PrepareF32 gives the same product as the
+// row-major weight: y = x·Wᵀ with W [[1 2] [3 4] [5 6]].
+func ExamplePrepareF32() {
+	w := tensor.FromData([]float32{1, 2, 3, 4, 5, 6}, 3, 2) // [Out 3, In 2]
+	prep, err := backend.PrepareF32([]*tensor.Tensor{w})
+	if err != nil {
+		panic(err)
+	}
+	e := backend.Eager{Prepared: prep}
+	x := tensor.FromData([]float32{1, 1, 2, 0}, 2, 2) // [2, In]
+	y := backend.T(e.Linear(x, e.Weight(w), nil))     // [2, Out]
+	fmt.Println(y.Data)
+	// Output: [3 7 11 2 6 10]
+}

@@ -328,29 +328,108 @@ func transposeRows(dst, src []float32, rows, cols, lo, hi int) {
 	}
 }
 
+// ropeAngles gives the cos/sin rows [Dh/2] of the positions of one RoPE
+// call: rows of r's cached table when every position is ≥ 0 (the usual
+// case, no trigonometry per call), else a pooled table computed for these
+// positions alone.
+type ropeAngles struct {
+	cos, sin []float32 // [·, Dh/2]
+	half     int
+	pos      []int // row of call position i is pos[i]; nil: row i
+	buf      *f32Scratch
+}
+
+func newRopeAngles(pos []int, r *RoPE) ropeAngles {
+	half := len(r.InvFreq)
+	hi := 0
+	for _, p := range pos {
+		if p < 0 {
+			buf := getScratch(2 * len(pos) * half)
+			a := ropeAngles{cos: buf.s[:len(pos)*half], sin: buf.s[len(pos)*half:], half: half, buf: buf}
+			for i, p := range pos {
+				r.CosSin(p, a.cos[i*half:(i+1)*half], a.sin[i*half:(i+1)*half])
+			}
+			return a
+		}
+		hi = max(hi, p+1)
+	}
+	t := r.Table(hi)
+	return ropeAngles{cos: t.Cos, sin: t.Sin, half: half, pos: pos}
+}
+
+// row returns cos and sin [Dh/2] of call position i.
+func (a *ropeAngles) row(i int) (cos, sin []float32) {
+	p := i
+	if a.pos != nil {
+		p = a.pos[i]
+	}
+	return a.cos[p*a.half : (p+1)*a.half], a.sin[p*a.half : (p+1)*a.half]
+}
+
+// release returns pooled scratch, if any.
+func (a *ropeAngles) release() {
+	if a.buf != nil {
+		putScratch(a.buf)
+	}
+}
+
 // ropeFast rotates x [B, H, T, Dh] at positions pos (len T) into a fresh
-// tensor. The cos/sin table [T, Dh/2] is pooled scratch, filled in
-// parallel over positions; rows are then rotated in parallel.
+// tensor, reading cos/sin from r's cached table; rows are rotated in
+// parallel.
 func ropeFast(xt *tensor.Tensor, pos []int, r *RoPE) *tensor.Tensor {
 	if xt.Dims() != 4 || xt.Shape[2] != len(pos) || xt.Shape[3] != 2*len(r.InvFreq) {
 		panic(fmt.Sprintf("backend.RoPE: x %v, %d positions, %d frequencies", xt.Shape, len(pos), len(r.InvFreq)))
 	}
 	t, dh := xt.Shape[2], xt.Shape[3]
-	half := dh / 2
-	buf := getScratch(2 * t * half)
-	defer putScratch(buf)
-	cos, sin := buf.s[:t*half], buf.s[t*half:] // [T, Dh/2] each
-	parallelFor(t, half*costExp, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r.CosSin(pos[i], cos[i*half:(i+1)*half], sin[i*half:(i+1)*half])
-		}
-	})
+	ang := newRopeAngles(pos, r)
+	defer ang.release()
 	y := tensor.New(xt.Shape...)
 	rows := xt.Shape[0] * xt.Shape[1] * t
 	parallelFor(rows, dh*costNorm, func(lo, hi int) {
 		for row := lo; row < hi; row++ {
-			i := row % t
-			ropeInto(y.Data[row*dh:(row+1)*dh], xt.Data[row*dh:(row+1)*dh], cos[i*half:(i+1)*half], sin[i*half:(i+1)*half])
+			cos, sin := ang.row(row % t)
+			ropeInto(y.Data[row*dh:(row+1)*dh], xt.Data[row*dh:(row+1)*dh], cos, sin)
+		}
+	})
+	return y
+}
+
+// splitHeadsRoPE turns x [B, T, N·Dh] into y [B, N, T, Dh], rotating every
+// head vector at its position when r is non-nil: the head split and RoPE
+// in one pass (one read of x, one write of y). Token rows split across
+// cores.
+func splitHeadsRoPE(xt *tensor.Tensor, heads int, pos []int, r *RoPE) *tensor.Tensor {
+	if xt.Dims() != 3 || heads <= 0 || xt.Shape[2]%heads != 0 || (r != nil && (xt.Shape[1] != len(pos) || xt.Shape[2]/heads != 2*len(r.InvFreq))) {
+		nf := 0
+		if r != nil {
+			nf = len(r.InvFreq)
+		}
+		panic(fmt.Sprintf("backend.SplitHeadsRoPE: x %v, %d heads, %d positions, %d frequencies", xt.Shape, heads, len(pos), nf))
+	}
+	bs, t, width := xt.Shape[0], xt.Shape[1], xt.Shape[2]
+	dh := width / heads
+	y := tensor.New(bs, heads, t, dh) // [B, N, T, Dh]
+	var ang ropeAngles
+	if r != nil {
+		ang = newRopeAngles(pos, r)
+		defer ang.release()
+	}
+	parallelFor(bs*t, width*costNorm, func(lo, hi int) {
+		for row := lo; row < hi; row++ { // row = b·T + i
+			bi, i := row/t, row%t
+			src := xt.Data[row*width : (row+1)*width] // [N·Dh]
+			if r == nil {
+				for n := 0; n < heads; n++ {
+					off := ((bi*heads+n)*t + i) * dh
+					copy(y.Data[off:off+dh], src[n*dh:(n+1)*dh])
+				}
+				continue
+			}
+			cos, sin := ang.row(i)
+			for n := 0; n < heads; n++ {
+				off := ((bi*heads+n)*t + i) * dh
+				ropeInto(y.Data[off:off+dh], src[n*dh:(n+1)*dh], cos, sin)
+			}
 		}
 	})
 	return y

@@ -3,6 +3,8 @@ package backend
 import (
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 )
 
 // Llama3Scaling holds the rope_scaling parameters of rope_type "llama3".
@@ -14,10 +16,71 @@ type Llama3Scaling struct {
 }
 
 // RoPE holds the inverse frequencies of rotary position embeddings for one
-// head width. It is immutable after NewRoPE and safe to share.
+// head width, and a cache of their cosines and sines. InvFreq is fixed
+// after NewRoPE; the cache grows on demand (see Table) and a RoPE is safe
+// for concurrent use. Do not copy a RoPE after first use; share the
+// pointer.
 type RoPE struct {
 	// InvFreq [Dh/2]: angle of pair i at position p is p·InvFreq[i].
 	InvFreq []float32
+
+	// table caches cos/sin of positions [0, n); readers load it without
+	// locking, growers hold mu and publish a new, larger table.
+	table atomic.Pointer[RopeTable]
+	mu    sync.Mutex
+}
+
+// ropeTableMin is the smallest cached table (positions), so that short
+// prompts followed by decode steps do not regrow it every few tokens.
+const ropeTableMin = 256
+
+// RopeTable holds cos and sin of the positions [0, N), row p at
+// [p·Dh/2, (p+1)·Dh/2) of each, exactly as CosSin computes them. A table
+// is immutable once published.
+type RopeTable struct {
+	N        int
+	Cos, Sin []float32 // [N, Dh/2]
+}
+
+// Row returns cos and sin [Dh/2] of position p (0 ≤ p < N).
+func (t *RopeTable) Row(p int) (cos, sin []float32) {
+	half := len(t.Cos) / t.N
+	return t.Cos[p*half : (p+1)*half], t.Sin[p*half : (p+1)*half]
+}
+
+// Table returns a cached table covering positions [0, n) (at least). The
+// first call past the cached range builds a larger table (doubling, from
+// ropeTableMin) under a lock, copying the rows already computed; later
+// calls are a single atomic load.
+func (r *RoPE) Table(n int) *RopeTable {
+	if t := r.table.Load(); t != nil && t.N >= n {
+		return t
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.table.Load()
+	if old != nil && old.N >= n {
+		return old
+	}
+	size := max(n, ropeTableMin)
+	from := 0
+	if old != nil {
+		size = max(size, 2*old.N)
+		from = old.N
+	}
+	half := len(r.InvFreq)
+	t := &RopeTable{N: size, Cos: make([]float32, size*half), Sin: make([]float32, size*half)}
+	if old != nil {
+		copy(t.Cos, old.Cos)
+		copy(t.Sin, old.Sin)
+	}
+	parallelFor(size-from, half*costExp, func(lo, hi int) {
+		for p := from + lo; p < from+hi; p++ {
+			r.CosSin(p, t.Cos[p*half:(p+1)*half], t.Sin[p*half:(p+1)*half])
+		}
+	})
+	r.table.Store(t)
+	return t
 }
 
 // NewRoPE computes inverse frequencies as HF's ROPE_INIT_FUNCTIONS do, in
