@@ -13,7 +13,6 @@ import (
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
-	"github.com/fovea-ml/fovea/internal/quant"
 	"github.com/fovea-ml/fovea/internal/safetensors"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/tokenizer"
@@ -159,39 +158,11 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
-	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{}}
-	switch o.quant {
-	case F32:
-		// Pack the Linear weights once for sgemm (exact float32; costs one
-		// extra copy of them in memory): no per-call repacking.
-		ts, err := namedWeights(a)
-		if err != nil {
-			return nil, fmt.Errorf("fovea: %w", err)
-		}
-		var lin []*tensor.Tensor
-		for _, nt := range ts {
-			if quant.Quantizable(nt.Name) {
-				lin = append(lin, nt.W)
-			}
-		}
-		table, err := backend.PrepareF32(lin)
-		if err != nil {
-			return nil, fmt.Errorf("fovea: %w", err)
-		}
-		m.b = backend.Eager{Prepared: table}
-	case Q8_0:
-		ts, err := namedWeights(a)
-		if err != nil {
-			return nil, fmt.Errorf("fovea: %w", err)
-		}
-		table, err := quant.QuantizeModel(ts)
-		if err != nil {
-			return nil, fmt.Errorf("fovea: %w", err)
-		}
-		m.b = backend.Eager{Prepared: table}
-	default:
-		return nil, fmt.Errorf("fovea: unknown quantization %v", o.quant)
+	table, err := prepareWeights(a, o.quant)
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
 	}
+	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)

@@ -27,3 +27,16 @@ func TestF32LoadPacksLinearWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestF32CompactLoad keeps the checkpoint layout only (no prepared table)
+// and still reproduces HF's logits.
+func TestF32CompactLoad(t *testing.T) {
+	ctx := context.Background()
+	g := openGolden(t, "llava_tiny")
+	m, err := Load(ctx, g.dir, WithQuantization(F32Compact))
+	require.NoError(t, err)
+	require.Empty(t, m.b.(backend.Eager).Prepared)
+	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), g.f32(t, "pixel_values"))
+	require.NoError(t, err)
+	requireClose(t, "logits", g.f32(t, "logits"), logits)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fovea-ml/fovea/decoder"
+	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/quant"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
@@ -63,6 +64,10 @@ const (
 	// blocks of 32 with a float32 scale (internal/quant): about 3.6× less
 	// memory traffic per decoded token, at a small loss of accuracy.
 	Q8_0
+	// F32Compact keeps the float32 weights as the checkpoint stores them,
+	// with no packed copy: least memory, slower prefill (weights are
+	// repacked on every large multiplication).
+	F32Compact
 )
 
 func (q Quantization) String() string {
@@ -71,6 +76,35 @@ func (q Quantization) String() string {
 		return "f32"
 	case Q8_0:
 		return "q8_0"
+	case F32Compact:
+		return "f32-compact"
 	}
 	return fmt.Sprintf("Quantization(%d)", int(q))
+}
+
+// prepareWeights builds the eager backend's prepared-weight table for q:
+// packed float32 panels (F32) or Q8_0 blocks of the Linear weights, or
+// nothing (F32Compact).
+func prepareWeights(a architecture, q Quantization) (map[*tensor.Tensor]backend.PreparedMatrix, error) {
+	switch q {
+	case F32Compact:
+		return nil, nil
+	case F32, Q8_0:
+	default:
+		return nil, fmt.Errorf("unknown quantization %v", q)
+	}
+	ts, err := namedWeights(a)
+	if err != nil {
+		return nil, err
+	}
+	if q == Q8_0 {
+		return quant.QuantizeModel(ts)
+	}
+	var lin []*tensor.Tensor
+	for _, nt := range ts {
+		if quant.Quantizable(nt.Name) { // the same Linear weights Q8_0 compresses
+			lin = append(lin, nt.W)
+		}
+	}
+	return backend.PrepareF32(lin)
 }
