@@ -188,7 +188,10 @@ func benchViT(res result, reps int) error {
 		return err
 	}
 	px := randomImage(v.Config())
-	var be backend.Eager
+	be, err := prepared(v)
+	if err != nil {
+		return err
+	}
 	d, err := best(reps, func() error {
 		v.Forward(be, be.Const(px))
 		return nil
@@ -240,8 +243,8 @@ func benchDecoder(res result, reps int, prefill, q8 bool) error {
 	if err != nil {
 		return err
 	}
-	be := backend.Eager{}
 	key := "decode_64_tok_s"
+	var be backend.Eager
 	if q8 {
 		table, err := quantizeDecoder(m)
 		if err != nil {
@@ -249,6 +252,8 @@ func benchDecoder(res result, reps int, prefill, q8 bool) error {
 		}
 		be.Prepared = table
 		key = "decode_64_tok_s_q8"
+	} else if be, err = prepared(decoderParts(m)...); err != nil {
+		return err
 	}
 	if prefill {
 		ids := tokens(prefillTokens, 1)
@@ -330,7 +335,10 @@ func benchUnified(res result, reps int) error {
 	px := randomImage(vcfg)
 	patches := vcfg.NumPatches()
 	ids := append(append(tokens(textTokens/2, 5), repeat(imageTokenID, patches)...), tokens(textTokens/2, 11)...)
-	var be backend.Eager
+	be, err := prepared(append(decoderParts(m), v, proj)...)
+	if err != nil {
+		return err
+	}
 	d, err := best(reps, func() error {
 		hidden := v.HiddenStates(be, be.Const(px), pc.MaxLayer())
 		feats, err := projector.SelectFeatures(be, hidden, pc)
@@ -380,6 +388,38 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// decoderParts lists a decoder's weight structs and its LM head.
+func decoderParts(m *decoder.Model) []any {
+	parts := []any{m.LMHead}
+	for _, l := range m.Layers {
+		parts = append(parts, l)
+	}
+	return parts
+}
+
+// prepared packs the Linear weights of the given parts (tagged structs or
+// bare LM-head tensors) once for sgemm, as fovea.Load does by default.
+func prepared(parts ...any) (backend.Eager, error) {
+	var lin []*tensor.Tensor
+	for _, p := range parts {
+		if t, ok := p.(*tensor.Tensor); ok {
+			lin = append(lin, t)
+			continue
+		}
+		ts, err := quant.TensorsOf("", p)
+		if err != nil {
+			return backend.Eager{}, err
+		}
+		for _, nt := range ts {
+			if quant.Quantizable(nt.Name) {
+				lin = append(lin, nt.W)
+			}
+		}
+	}
+	table, err := backend.PrepareF32(lin)
+	return backend.Eager{Prepared: table}, err
 }
 
 // quantizeDecoder stores the decoder's projections and (tied) LM head as
@@ -437,7 +477,10 @@ func benchCrossAttn(res result, reps int) error {
 	}
 	px := randomImage(vcfg)
 	ids := append(append(tokens(1, 5), imageTokenID), tokens(textTokens-1, 11)...)
-	var be backend.Eager
+	be, err := prepared(append(decoderParts(m), v)...)
+	if err != nil {
+		return err
+	}
 	d, err := best(reps, func() error {
 		_, last, _ := v.Forward(be, be.Const(px))       // [1, P+1, Dv]
 		states := be.Linear(last, be.Weight(proj), nil) // [1, P+1, D]
