@@ -7,6 +7,7 @@ import (
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
 const (
@@ -21,7 +22,8 @@ const (
 )
 
 // smolLM2 builds a SmolLM2-135M-shaped model with seeded random weights
-// (norm weights 1) and its Q8_0 table: for timing only.
+// (norm weights 1), its Q8_0 table and its pre-packed float32 table
+// (backend.PrepareF32 of the same Linear weights): for timing only.
 func smolLM2(b *testing.B) (*decoder.Model, map[string]backend.Eager) {
 	cfg := config.SmolLM2_135M()
 	m, err := decoder.New(&cfg)
@@ -42,7 +44,17 @@ func smolLM2(b *testing.B) (*decoder.Model, map[string]backend.Eager) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return m, map[string]backend.Eager{"F32": {}, "Q8": {Prepared: qm}}
+	var lin []*tensor.Tensor
+	for _, nt := range decoderTensors(b, m) {
+		if Quantizable(nt.Name) {
+			lin = append(lin, nt.W)
+		}
+	}
+	packed, err := backend.PrepareF32(lin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, map[string]backend.Eager{"F32": {}, "F32packed": {Prepared: packed}, "Q8": {Prepared: qm}}
 }
 
 func tokens(n, vocab int) []int {
@@ -94,7 +106,7 @@ func BenchmarkDecodeQ8(b *testing.B) {
 func BenchmarkPrefill(b *testing.B) {
 	m, backends := smolLM2(b)
 	vocab := m.Config().VocabSize
-	for _, name := range []string{"F32", "Q8"} {
+	for _, name := range []string{"F32", "F32packed", "Q8"} {
 		be := backends[name]
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -27,29 +27,61 @@
 //
 //	y[i, r] = Σ_b d[r, b] · xd[i, b] · Σ_j q[r, b, j] · xq[i, b, j]
 //
-// with exact int32 block sums. Kernels, chosen once at start-up from the
-// CPU (golang.org/x/sys/cpu; FOVEA_QUANT_LEVEL=go|avx2|vnni caps it):
+// For m ≤ maxInt8M (= gemv.MaxM, decode) the block sums are exact int32
+// dot products. Kernels, chosen once at start-up from the CPU
+// (golang.org/x/sys/cpu; FOVEA_QUANT_LEVEL=go|avx2|vnni caps it):
 //
-//   - vnni (AVX-512 F+BW+VNNI): VPDPBUSD multiplies unsigned by signed
+//   - vnni (AVX-512 F+BW+VL+VNNI): VPDPBUSD multiplies unsigned by signed
 //     bytes. The stored offset weights are the unsigned operand and xq the
-//     signed one; Σ (q+128)·x = Σ q·x + 128·Σx, so each block's 8 int32
-//     lanes start at −16·Σxq (precomputed per activation block). Two
-//     blocks per zmm; VPERMPS spreads the two row scales over the lanes.
+//     signed one; Σ (q+128)·x = Σ q·x + 128·Σx, so each int32 lane starts
+//     at negc = −128 × (sum of the four activation bytes it meets),
+//     precomputed per activation row. Two blocks per zmm; VPERMPS spreads
+//     the two row scales over the lanes. One weight row per pass, a single
+//     sequential stream with PREFETCHT0 3 KiB ahead: on the 2-core Zen 4 a
+//     four-row variant (activation loaded once for four strided row
+//     streams) streamed 8–11 GB/s against 14–18 for one row, so rows are
+//     not grouped. The activation quantizer is AVX-512 too (q8QuantVNNI,
+//     ~10× the Go loop: 205 ns vs 2.0 µs for In = 576).
 //   - avx2: the sign trick. VPMADDUBSW(|xq|, q·sign(xq)) cannot saturate
-//     (2·127·127 < 32767); VPMADDWD with ones widens to int32.
+//     (2·127·127 < 32767); VPMADDWD with ones widens to int32. Activation
+//     quantization in Go.
 //   - go: portable loops (also the purego / non-amd64 build).
 //
-// MatMulTRef is the plain reference twin used as the test oracle (same
-// activation quantization, float64 accumulation); the vector kernels sum
-// in float32 lanes, so they agree to float32 rounding, not bit for bit.
+// Every kernel has a Go twin the tests compare against: rowsGo (block
+// sums), quantRowGo (bit-exact: the vector quantizer rounds half away
+// from zero exactly as quantizeBlock, via trunc and an exact fraction
+// test), dequantGo and fakeQuantGo (bit-exact). MatMulTRef is the plain
+// reference of the whole product (float64 accumulation); the vector
+// kernels sum in float32 lanes, so they agree to float32 rounding.
 //
-// # Threading
+// For m > maxInt8M (prefill) the same products are computed in float32:
+// the activations are rounded to their Q8_0 values q·d (fakeQuant, so
+// prefill and decode see the same numbers), weight rows are dequantized,
+// about 2^20 values (4 MiB) at a time, into a float32 panel, and
+// blas.Sgemm multiplies the panel with all m rows. Int8 arithmetic does
+// not pay here: with per-block scales a VNNI step needs ~5 ops per 64
+// multiply-adds against 4 per 64 for the float32 FMA kernel.
 //
-// When m·Out·In ≥ 2^17 the output rows are split, in tiles of 32 rows,
-// into runtime.GOMAXPROCS(0) contiguous ranges, one goroutine each (the
-// caller runs the last); no pool, no oversubscription. For m > 1 each
-// goroutine streams a 32-row tile against every activation row before
-// moving on, so the tile is read from memory once.
+// # Threading and buffers
+//
+// Decode (m ≤ maxInt8M): when m·Out·In ≥ minParallelWork (2^21) the output
+// rows are split, in tiles of 32 rows, into runtime.GOMAXPROCS(0)
+// contiguous ranges, one goroutine each through gemv.Parallel (the caller
+// runs the last). Below that one core already streams the matrix at
+// 14–16 GB/s and a second goroutine costs more than it saves (measured:
+// 1536×576 ties, 576×576 loses 25%; 6144×576 and the LM head gain
+// 30–40%). For 1 < m ≤ maxInt8M each goroutine streams a 32-row tile
+// against every activation row, so the tile is read from memory once.
+// Prefill splits the dequantization and the activation rounding the same
+// way; blas.Sgemm does its own threading.
+//
+// The quantized activations and the float32 panels come from sync.Pools
+// in a scratch value that all matrices of one QuantizeModel call share
+// (QuantizeQ8_0 gives each matrix its own), so steady-state calls do not
+// allocate. A persistent spinning worker pool was tried in place of
+// gemv.Parallel's goroutines and dropped: on the shared 2-core machine a
+// spinning worker competes with the caller and other processes, and
+// decode fell from ~65 to ~35 tok/s under load.
 //
 // # Accuracy
 //

@@ -34,10 +34,17 @@ func (l Level) String() string {
 	return fmt.Sprintf("Level(%d)", int(l))
 }
 
-// kernel computes y[r] for weight rows [r0, r1) against activation row i.
+// kernel is the set of routines of one level: rows computes y[r] for
+// weight rows [r0, r1) against activation row i; quant quantizes one
+// activation row x [In] into row i of a; dequant expands weight rows
+// [r0, r1) to float32 dst [r1−r0, In]; fakeQuant writes the Q8_0-rounded
+// activations q·d of x to dst.
 type kernel struct {
-	level Level
-	rows  func(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32)
+	level     Level
+	rows      func(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32)
+	quant     func(x []float32, a *acts, i int)
+	dequant   func(q *Q8Matrix, r0, r1 int, dst []float32)
+	fakeQuant func(dst, x []float32)
 }
 
 // SupportedLevels lists the kernel levels this CPU and build can run,
@@ -77,9 +84,9 @@ func chooseKernel() *kernel {
 func kernelFor(l Level) *kernel {
 	switch l {
 	case LevelAVX2:
-		return &kernel{level: l, rows: rowsAVX2}
+		return &kernel{level: l, rows: rowsAVX2, quant: quantRowGo, dequant: dequantGo, fakeQuant: fakeQuantGo}
 	case LevelVNNI:
-		return &kernel{level: l, rows: rowsVNNI}
+		return &kernel{level: l, rows: rowsVNNI, quant: quantRowVNNI, dequant: dequantVNNI, fakeQuant: fakeQuantVNNI}
 	}
-	return &kernel{level: LevelGo, rows: rowsGo}
+	return &kernel{level: LevelGo, rows: rowsGo, quant: quantRowGo, dequant: dequantGo, fakeQuant: fakeQuantGo}
 }

@@ -55,9 +55,12 @@ func Quantizable(name string) bool {
 // widths) stay float32 and are not in the map. A tied embedding (the same
 // *tensor.Tensor listed as "embed_tokens.weight" and "lm_head.weight") is
 // quantized once and serves both the LM head and, through Row, the token
-// lookup. The result is meant for backend.Eager.Prepared.
+// lookup. The matrices share one set of scratch buffers (quantized
+// activations, float32 panels). The result is meant for
+// backend.Eager.Prepared.
 func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.PreparedMatrix, error) {
 	out := make(map[*tensor.Tensor]backend.PreparedMatrix)
+	shared := &scratch{} // one set of reusable buffers for all the matrices
 	for _, nt := range ts {
 		w := nt.W
 		if w == nil || !Quantizable(nt.Name) || w.Dims() != 2 || w.Shape[1]%BlockSize != 0 {
@@ -70,6 +73,7 @@ func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.PreparedMatrix,
 		if err != nil {
 			return nil, fmt.Errorf("quant: %s: %w", nt.Name, err)
 		}
+		q.scr = shared
 		out[w] = q
 	}
 	return out, nil

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync"
 
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
 	"github.com/fovea-ml/fovea/internal/quant/gemv"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
@@ -22,9 +24,6 @@ const (
 	// lanesPerBlock is the number of int32 lanes one block's partial sums
 	// occupy in the vector kernels (32 bytes / 4 bytes per lane).
 	lanesPerBlock = BlockSize / 4
-	// corrPerLane is q8Offset / lanesPerBlock: the per-lane share of the
-	// offset correction q8Offset·Σx of one block.
-	corrPerLane = q8Offset / lanesPerBlock
 	// padBytes and padScales extend the weight and scale slices so a
 	// kernel may read one whole block pair (64 bytes, 16 scales) past the
 	// last row; the extra values only ever meet zero activations.
@@ -33,9 +32,26 @@ const (
 	// rowTile is the number of weight rows a worker streams per activation
 	// row before moving to the next one (m > 1 keeps the tile in cache).
 	rowTile = 32
-	// minParallelWork is the number of multiply-adds (m·Out·In) below
-	// which MatMulT stays on the calling goroutine.
-	minParallelWork = 1 << 17
+	// minParallelWork is the number of int8 multiply-adds (m·Out·In)
+	// below which MatMulT stays on the calling goroutine. One thread
+	// streams 14–16 GB/s of Q8 weights; a second goroutine only pays for
+	// itself from a few MB on (measured m = 1: 1536×576 ties, 6144×576
+	// 12 → 16 GB/s, the 49152×576 LM head 14 → 20 GB/s).
+	minParallelWork = 1 << 21
+	// maxInt8M is the largest m that MatMulT multiplies in int8 (each
+	// weight tile against every activation row); above it the dequantized
+	// panels go through sgemm (matMulTPanels).
+	maxInt8M = gemv.MaxM
+	// panelFloats is the target size of a dequantized weight panel (4 MiB
+	// of float32: every SmolLM2 layer matrix in one panel, so sgemm packs
+	// the activations once; 1 MiB panels measured ~10% slower),
+	// minPanelRows its least row count.
+	panelFloats  = 1 << 20
+	minPanelRows = 64
+	// minParallelDequant is the number of values (weights of a panel, or
+	// activations to round) below which they are converted on the calling
+	// goroutine.
+	minParallelDequant = 1 << 16
 	// half is the rounding offset of quantizeBlock.
 	half = 0.5
 	// signBit is the sign bit of a float32.
@@ -54,6 +70,15 @@ type Q8Matrix struct {
 	out, in, nb int
 	qs          []uint8   // [Out, In] (+padBytes)
 	d           []float32 // [Out, nb] (+padScales)
+	scr         *scratch  // reusable buffers, possibly shared with other matrices
+}
+
+// scratch holds the reusable per-call buffers of MatMulT: quantized
+// activations and float32 weight panels. Matrices of one QuantizeModel
+// call share one scratch; sync.Pool makes it safe for concurrent use.
+type scratch struct {
+	acts   sync.Pool // *acts
+	panels sync.Pool // *[]float32
 }
 
 var _ backend.PreparedMatrix = (*Q8Matrix)(nil)
@@ -77,8 +102,9 @@ func QuantizeQ8_0(w *tensor.Tensor) (*Q8Matrix, error) {
 	nb := in / BlockSize
 	q := &Q8Matrix{
 		out: out, in: in, nb: nb,
-		qs: make([]uint8, out*in+padBytes),
-		d:  make([]float32, out*nb+padScales),
+		qs:  make([]uint8, out*in+padBytes),
+		d:   make([]float32, out*nb+padScales),
+		scr: &scratch{},
 	}
 	var blk [BlockSize]int8
 	for r := 0; r < out; r++ {
@@ -165,8 +191,9 @@ func (q *Q8Matrix) checkMatMul(name string, y, x []float32, m int) {
 }
 
 // MatMulT computes y [m, Out] = x [m, In] · Wᵀ, overwriting y. Each
-// activation row is quantized to Q8_0 on the fly and multiplied block by
-// block in int8 (see doc.go for the kernels and the threading).
+// activation row is quantized to Q8_0 on the fly and, for m ≤ gemv.MaxM,
+// multiplied block by block in int8; larger m go through dequantized
+// float32 panels and sgemm (see doc.go for the kernels and the threading).
 func (q *Q8Matrix) MatMulT(y, x []float32, m int) { q.matMulT(defaultKernel, y, x, m) }
 
 func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
@@ -174,7 +201,15 @@ func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
 	if m == 0 {
 		return
 	}
-	a := quantizeActs(x, m, q.in)
+	if m > maxInt8M {
+		q.matMulTPanels(k, y, x, m)
+		return
+	}
+	a := q.getActs(m)
+	defer q.scr.acts.Put(a)
+	for i := 0; i < m; i++ {
+		k.quant(x[i*q.in:(i+1)*q.in], a, i)
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if m*q.out*q.in < minParallelWork {
 		workers = 1
@@ -184,6 +219,12 @@ func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
 	gemv.Parallel(workers, func(w int) {
 		lo := min(q.out, tiles*w/workers*rowTile)
 		hi := min(q.out, tiles*(w+1)/workers*rowTile)
+		if m == 1 {
+			if lo < hi {
+				k.rows(q, lo, hi, a, 0, y)
+			}
+			return
+		}
 		for r0 := lo; r0 < hi; r0 += rowTile {
 			r1 := min(r0+rowTile, hi)
 			for i := 0; i < m; i++ {
@@ -191,6 +232,77 @@ func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
 			}
 		}
 	})
+}
+
+// matMulTPanels is the prefill form (m > maxInt8M). The activations are
+// rounded to their Q8_0 values q·d (fakeQuant: the same numbers the int8
+// kernels multiply, so prefill and decode agree), and weight rows are
+// dequantized, panelRows(in) at a time, into a float32 panel [rows, In]
+// that blas.Sgemm multiplies with all m activation rows, writing the
+// panel's columns of y [m, Out] (ldc = Out). The panel stays in cache, so
+// the weights are read from memory once, as Q8.
+func (q *Q8Matrix) matMulTPanels(k *kernel, y, x []float32, m int) {
+	xp := q.getPanel(m * q.in)
+	defer q.scr.panels.Put(xp)
+	xr := *xp // [m, In]
+	workers := min(runtime.GOMAXPROCS(0), max(1, m*q.in/minParallelDequant))
+	gemv.Parallel(workers, func(w int) {
+		lo, hi := m*w/workers*q.in, m*(w+1)/workers*q.in
+		k.fakeQuant(xr[lo:hi], x[lo:hi])
+	})
+	rows := min(q.out, panelRows(q.in))
+	pp := q.getPanel(rows * q.in)
+	defer q.scr.panels.Put(pp)
+	panel := *pp // [rows, In]
+	for r0 := 0; r0 < q.out; r0 += rows {
+		n := min(rows, q.out-r0)
+		q.dequantParallel(k, r0, r0+n, panel[:n*q.in])
+		blas.Sgemm(false, true, m, n, q.in, 1, xr, q.in, panel, q.in, 0, y[r0:], q.out)
+	}
+}
+
+// fakeQuantGo writes q·d for the Q8_0 blocks (q, d) of x to dst.
+func fakeQuantGo(dst, x []float32) {
+	var blk [BlockSize]int8
+	for b := 0; b+BlockSize <= len(x); b += BlockSize {
+		d := quantizeBlock(blk[:], x[b:b+BlockSize])
+		for j, v := range blk {
+			dst[b+j] = float32(v) * d
+		}
+	}
+}
+
+// dequantParallel expands weight rows [r0, r1) into dst [r1−r0, In],
+// split over runtime.GOMAXPROCS(0) goroutines when large enough.
+func (q *Q8Matrix) dequantParallel(k *kernel, r0, r1 int, dst []float32) {
+	n := r1 - r0
+	workers := min(runtime.GOMAXPROCS(0), max(1, n*q.in/minParallelDequant))
+	gemv.Parallel(workers, func(w int) {
+		lo, hi := r0+n*w/workers, r0+n*(w+1)/workers
+		if lo < hi {
+			k.dequant(q, lo, hi, dst[(lo-r0)*q.in:(hi-r0)*q.in])
+		}
+	})
+}
+
+// panelRows is the number of weight rows per dequantized panel: about
+// panelFloats values, at least minPanelRows rows.
+func panelRows(in int) int { return max(minPanelRows, panelFloats/in) }
+
+func (q *Q8Matrix) getPanel(n int) *[]float32 {
+	if p, ok := q.scr.panels.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	p := make([]float32, n)
+	return &p
+}
+
+// dequantGo writes rows [r0, r1) of W, dequantized, to dst [r1−r0, In].
+func dequantGo(q *Q8Matrix, r0, r1 int, dst []float32) {
+	for r := r0; r < r1; r++ {
+		q.Row(r, dst[(r-r0)*q.in:(r-r0+1)*q.in])
+	}
 }
 
 // MatMulTRef is the plain-Go reference twin of MatMulT (the test oracle):
@@ -224,43 +336,65 @@ func (q *Q8Matrix) MatMulTRef(y, x []float32, m int) {
 
 // acts is a batch of activation rows quantized for the kernels. Blocks
 // are padded to an even count (pairs for the 512-bit kernel); padding has
-// zero values, zero scale and zero correction.
+// zero values, zero scale and zero correction. Buffers are reused through
+// scratch.acts, so every field is rewritten for each call.
 type acts struct {
 	in, nb, nbPad int
 	xq            []int8    // [m, nbPad·32] quantized values
 	xd            []float32 // [m, nb] block scales
 	xdx           []float32 // [m, nbPad·8] block scale repeated per int32 lane
-	negc          []int32   // [m, nbPad·8] −16·Σxq of the block per lane (offset correction)
+	negc          []int32   // [m, nbPad·8] offset correction per int32 lane (see quantRowGo)
 }
 
-// quantizeActs quantizes m rows of x [m, in] to Q8_0 blocks.
-func quantizeActs(x []float32, m, in int) *acts {
-	nb := in / BlockSize
+// getActs returns a buffer for m activation rows of width q.in, its
+// padding block (odd nb) zeroed.
+func (q *Q8Matrix) getActs(m int) *acts {
+	nb := q.nb
 	nbPad := nb + nb%2
-	a := &acts{
-		in: in, nb: nb, nbPad: nbPad,
-		xq:   make([]int8, m*nbPad*BlockSize),
-		xd:   make([]float32, m*nb),
-		xdx:  make([]float32, m*nbPad*lanesPerBlock),
-		negc: make([]int32, m*nbPad*lanesPerBlock),
+	a, ok := q.scr.acts.Get().(*acts)
+	if !ok {
+		a = &acts{}
 	}
-	for i := 0; i < m; i++ {
-		for b := 0; b < nb; b++ {
-			dst := a.xq[(i*nbPad+b)*BlockSize : (i*nbPad+b+1)*BlockSize]
-			d := quantizeBlock(dst, x[i*in+b*BlockSize:i*in+(b+1)*BlockSize])
-			a.xd[i*nb+b] = d
-			var sum int32
-			for _, v := range dst {
-				sum += int32(v)
-			}
-			lanes := (i*nbPad + b) * lanesPerBlock
-			for l := 0; l < lanesPerBlock; l++ {
-				a.xdx[lanes+l] = d
-				a.negc[lanes+l] = -corrPerLane * sum
-			}
+	a.in, a.nb, a.nbPad = q.in, nb, nbPad
+	a.xq = grow(a.xq, m*nbPad*BlockSize)
+	a.xd = grow(a.xd, m*nb)
+	a.xdx = grow(a.xdx, m*nbPad*lanesPerBlock)
+	a.negc = grow(a.negc, m*nbPad*lanesPerBlock)
+	if nbPad != nb {
+		for i := 0; i < m; i++ {
+			clear(a.xq[(i*nbPad+nb)*BlockSize : (i+1)*nbPad*BlockSize])
+			clear(a.xdx[(i*nbPad+nb)*lanesPerBlock : (i+1)*nbPad*lanesPerBlock])
+			clear(a.negc[(i*nbPad+nb)*lanesPerBlock : (i+1)*nbPad*lanesPerBlock])
 		}
 	}
 	return a
+}
+
+// grow returns s resliced to n, reallocated when its capacity is short.
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
+
+// quantRowGo quantizes x [In] into activation row i of a: per block the
+// values and scale of quantizeBlock, the scale repeated per int32 lane
+// (xdx), and per lane l the correction −128·Σ of the four bytes
+// xq[4l..4l+3] that lane meets in VPDPBUSD (negc), so that the lanes of a
+// block start at −128·Σxq in all and end at Σ q·xq for offset weights.
+func quantRowGo(x []float32, a *acts, i int) {
+	for b := 0; b < a.nb; b++ {
+		blk := (i*a.nbPad + b)
+		dst := a.xq[blk*BlockSize : (blk+1)*BlockSize]
+		d := quantizeBlock(dst, x[b*BlockSize:(b+1)*BlockSize])
+		a.xd[i*a.nb+b] = d
+		for l := 0; l < lanesPerBlock; l++ {
+			c := int32(dst[4*l]) + int32(dst[4*l+1]) + int32(dst[4*l+2]) + int32(dst[4*l+3])
+			a.xdx[blk*lanesPerBlock+l] = d
+			a.negc[blk*lanesPerBlock+l] = -q8Offset * c
+		}
+	}
 }
 
 // row returns the views of activation row i.

@@ -23,6 +23,7 @@ func randTensor(rng *rand.Rand, std float64, shape ...int) *tensor.Tensor {
 var kernelShapes = []struct{ out, in, m int }{
 	{1, 32, 1}, {7, 64, 1}, {33, 96, 3}, {65, 576, 1}, {3, 160, 5},
 	{129, 1536, 2}, {577, 576, 1}, {1001, 288, 4}, {31, 32, 7},
+	{4, 64, 1}, {9, 96, 1}, {33, 96, 12}, {577, 576, 9}, {70, 1536, 17},
 }
 
 func TestQ8KernelsMatchRef(t *testing.T) {
