@@ -381,6 +381,9 @@ func (Eager) Embedding(table Value, ids []int) Value {
 		v, d = q.Dims()
 	} else {
 		tt := T(table)
+		if tt.Dims() != 2 {
+			panic(fmt.Sprintf("backend.Embedding: table %v is not [V, D]", tt.Shape))
+		}
 		v, d = tt.Shape[0], tt.Shape[1]
 	}
 	y := tensor.New(len(ids), d)
