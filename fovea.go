@@ -125,7 +125,7 @@ type Model struct {
 }
 
 // Load reads a model folder: config.json (model_type llama,
-// clip_vision_model or llava), the weights (model.safetensors or a sharded
+// clip_vision_model, llava or mllama), the weights (model.safetensors or a sharded
 // model.safetensors.index.json; both HF naming schemes of LLaVA),
 // preprocessor_config.json, generation_config.json and a tokenizer when
 // present. Every missing or mis-shaped weight is reported in one error.
