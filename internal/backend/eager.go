@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/fovea-ml/fovea/internal/blas"
-	"github.com/fovea-ml/fovea/internal/quant/gemv"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -100,7 +99,7 @@ func parallelFor(n, costPer int, fn func(lo, hi int)) {
 func (e Eager) Linear(x, w, b Value) Value { return e.linear(T(x), w, b, nil) }
 
 // linear computes res + x·wᵀ + b ([..., Out]); b and res may be nil.
-// Prepared weights and decode-sized inputs (m ≤ gemv.MaxM rows, gemv
+// Prepared weights and decode-sized inputs (m ≤ blas.SmallM rows, blas.GemvT
 // streams each weight row once) add bias and residual afterwards; the
 // sgemm path starts C from them (beta = 1), saving a pass.
 func (Eager) linear(xt *tensor.Tensor, w, b Value, res *tensor.Tensor) *tensor.Tensor {
@@ -133,7 +132,7 @@ func (Eager) linear(xt *tensor.Tensor, w, b Value, res *tensor.Tensor) *tensor.T
 		panic(fmt.Sprintf("backend.LinearAdd: residual %v for output %v", res.Shape, shape))
 	}
 	y := tensor.New(shape...)
-	if !prepared && m > gemv.MaxM {
+	if !prepared && m > blas.SmallM {
 		var beta float32
 		switch {
 		case res != nil:
@@ -155,7 +154,7 @@ func (Eager) linear(xt *tensor.Tensor, w, b Value, res *tensor.Tensor) *tensor.T
 		q.MatMulT(y.Data, xt.Data, m)
 	} else {
 		// Decode steps: stream each weight row once, split across cores.
-		gemv.MatMulT(y.Data, xt.Data, T(w).Data, m, out, in)
+		blas.GemvT(y.Data, xt.Data, T(w).Data, m, out, in)
 	}
 	if bias != nil {
 		addBiasRows(y.Data, bias, m, out) // [m, Out] += [Out]

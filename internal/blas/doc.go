@@ -64,18 +64,33 @@
 // tile) and runs jc → pc → ic (packing its own Ã) → jr → ir. PackedMatrix
 // wraps a Linear weight W [Out, In] for Y = X·Wᵀ (backend.PreparedMatrix:
 // Dims, MatMulT, Row). It keeps a reference to the caller's row-major W
-// too: for m ≤ SmallM rows MatMulT streams W's rows (sdotRowsAVX2, one
-// sequential stream per row, 16-row tiles split across goroutines, each
-// tile multiplied with all m rows while in cache), because reading the
+// too: for m ≤ SmallM rows MatMulT calls GemvT on it, because reading the
 // panels through the 12×32 register tile is compute-bound at m = 1
 // (measured ~15 GB/s vs ~50–65 GB/s in cache, ≥ equal from DRAM).
+//
+// # GemvT (small-m Y = X·Wᵀ)
+//
+// GemvT is the project's one float32 decode-step product, y [m, Out] =
+// x [m, In]·Wᵀ on a row-major W [Out, In] for m ≤ SmallM: used by
+// PackedMatrix, backend.Eager.Linear (unprepared weights) and, for SmallM
+// and the Parallel fork-join helper, package quant. Whole 16-row tiles of
+// W are split across goroutines (one below minSmallParallelWork
+// multiply-adds); each tile is multiplied with all m rows while in cache
+// by the level's row-dot kernel (sdotRowsAVX2: one sequential stream per
+// weight row, eight ymm accumulators; sdotRowsGo at LevelGo). The AVX-512
+// level uses the same ymm kernel: a zmm version (four zmm accumulators)
+// was benchmarked inside GemvT, alternating runs, and lost where decode
+// actually runs, with W streamed from DRAM (49152×576: m=1 ~26 vs ~29
+// GB/s, m=4 ~20 vs ~24 GB/s), winning only ~10% at m = 1 on in-cache
+// 576×1536 / 1536×576 and tying at m = 4. GemvTRef (float64 sums) is the
+// test oracle.
 //
 // Threading: B̃ is packed once per (jc, pc) block, shared, by all
 // goroutines; the goroutines then split the rows of C in whole register
 // tiles, each packing its own Ã, or split the column panels when C has too
 // few rows. At most runtime.GOMAXPROCS(0) goroutines (2 here), and fewer
 // for small problems (one per minFlopsPerThread of work). m == 1 is routed
-// to gemv.
+// to Sgemv.
 //
 // # gemv, dot, axpy
 //

@@ -66,3 +66,13 @@ func ExamplePackedMatrix() {
 	// [2 1] [2 1]
 	// [4 2]
 }
+
+func ExampleGemvT() {
+	// W [3, 2] row-major, two activation rows x [2, 2]: y [2, 3] = x·Wᵀ.
+	w := []float32{1, 2, 3, 4, 5, 6}
+	x := []float32{1, 1, 2, -1}
+	y := make([]float32, 6)
+	blas.GemvT(y, x, w, 2, 3, 2)
+	fmt.Println(y)
+	// Output: [3 7 11 0 2 4]
+}

@@ -72,7 +72,8 @@ func bindAsm(im *Impl) {
 		return
 	}
 	// Level-1/2 loops are memory-bound: the AVX2 code saturates the load
-	// ports on both levels, so AVX-512 reuses it.
+	// ports on both levels, so AVX-512 reuses it (for GemvT's row kernel
+	// a zmm loop was measured slower from DRAM; see doc.go).
 	im.dot, im.dot4, im.axpy, im.dotRows = sdotAsm, sdot4Asm, saxpyAsm, sdotRowsAsm
 	im.sum, im.sumSq, im.vmax, im.sumSqDev = sumAsm, sumSqAsm, maxAsm, sumSqDevAsm
 	im.rmsApply, im.lnApply = rmsApplyAsm, lnApplyAsm

@@ -2,17 +2,6 @@ package blas
 
 import "fmt"
 
-const (
-	// SmallM is the largest activation row count PackedMatrix.MatMulT
-	// treats as a decode step: W's rows are streamed from memory once
-	// (each reused from cache for all m rows) instead of running the
-	// blocked sgemm.
-	SmallM = 8
-	// minSmallParallelWork is the multiply-add count (m·Out·In) below
-	// which the small-m path stays on the calling goroutine.
-	minSmallParallelWork = 1 << 17
-)
-
 // PackedMatrix is a Linear weight W [Out, In] (row-major float32) packed
 // once into the sgemm panel layout of one level, for Y = X·Wᵀ. It keeps a
 // reference to the caller's row-major W as well (no copy): the small-m
@@ -64,38 +53,10 @@ func (pm *PackedMatrix) MatMulT(y, x []float32, m int) {
 		return
 	}
 	if m <= SmallM {
-		pm.matMulRows(y, x, m)
+		pm.pb.im.GemvT(y, x, pm.w, m, pm.out, pm.in)
 		return
 	}
 	pm.pb.im.SgemmPacked(m, 1, x, pm.in, pm.pb, 0, y, pm.out)
-}
-
-// rowTile is the number of weight rows a goroutine multiplies with every
-// activation row before moving on (rowTile·In floats stay in L1/L2).
-const rowTile = 16
-
-// matMulRows is the small-m path on the row-major W: whole rowTile-row
-// tiles of W are split across goroutines; each tile is multiplied with
-// all m activation rows (dotRows: one sequential stream per row) while it
-// is in cache, so each weight float is read from memory once.
-func (pm *PackedMatrix) matMulRows(y, x []float32, m int) {
-	im := pm.pb.im
-	n, k := pm.out, pm.in
-	threads := im.maxThreads()
-	if m*n*k < minSmallParallelWork {
-		threads = 1
-	}
-	tiles := (n + rowTile - 1) / rowTile
-	threads = min(threads, tiles)
-	parallel(threads, func(t int) {
-		lo, hi := min(n, tiles*t/threads*rowTile), min(n, tiles*(t+1)/threads*rowTile)
-		for r0 := lo; r0 < hi; r0 += rowTile {
-			r1 := min(r0+rowTile, hi)
-			for i := 0; i < m; i++ {
-				im.dotRows(r1-r0, k, pm.w[r0*k:], k, x[i*k:(i+1)*k], y[i*n+r0:i*n+r1])
-			}
-		}
-	})
 }
 
 // Row writes row i of W to dst [In], unpacking it from the panels.

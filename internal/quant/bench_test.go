@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/fovea-ml/fovea/internal/blas"
-	"github.com/fovea-ml/fovea/internal/quant/gemv"
 )
 
 // benchShapes are the SmolLM2-135M Linear shapes [Out, In]: down_proj,
@@ -51,7 +50,7 @@ func BenchmarkGemv(b *testing.B) {
 		})
 		b.Run("F32-GemvT/"+name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				gemv.MatMulT(y, x, ws[i%copies], 1, out, in)
+				blas.GemvT(y, x, ws[i%copies], 1, out, in)
 			}
 			reportGemv(b, 1, out, in, 4*out*in)
 		})

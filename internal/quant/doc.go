@@ -1,7 +1,7 @@
 // Package quant stores Linear weights in Q8_0 form and multiplies
 // activations with them in int8, the memory-bound decode path of the
-// decoder (backend.Eager.Prepared); sub-package gemv holds the float32
-// small-m product that backend.Eager.Linear uses for decode steps.
+// decoder (backend.Eager.Prepared). The float32 small-m product that
+// backend.Eager.Linear uses for decode steps is internal/blas.GemvT.
 //
 // # Format
 //
@@ -27,7 +27,7 @@
 //
 //	y[i, r] = Σ_b d[r, b] · xd[i, b] · Σ_j q[r, b, j] · xq[i, b, j]
 //
-// For m ≤ maxInt8M (= gemv.MaxM, decode) the block sums are exact int32
+// For m ≤ maxInt8M (= blas.SmallM, decode) the block sums are exact int32
 // dot products. Kernels, chosen once at start-up from the CPU
 // (golang.org/x/sys/cpu; FOVEA_QUANT_LEVEL=go|avx2|vnni caps it):
 //
@@ -66,7 +66,7 @@
 //
 // Decode (m ≤ maxInt8M): when m·Out·In ≥ minParallelWork (2^21) the output
 // rows are split, in tiles of 32 rows, into runtime.GOMAXPROCS(0)
-// contiguous ranges, one goroutine each through gemv.Parallel (the caller
+// contiguous ranges, one goroutine each through blas.Parallel (the caller
 // runs the last). Below that one core already streams the matrix at
 // 14–16 GB/s and a second goroutine costs more than it saves (measured:
 // 1536×576 ties, 576×576 loses 25%; 6144×576 and the LM head gain
@@ -79,7 +79,7 @@
 // in a scratch value that all matrices of one QuantizeModel call share
 // (QuantizeQ8_0 gives each matrix its own), so steady-state calls do not
 // allocate. A persistent spinning worker pool was tried in place of
-// gemv.Parallel's goroutines and dropped: on the shared 2-core machine a
+// blas.Parallel's goroutines and dropped: on the shared 2-core machine a
 // spinning worker competes with the caller and other processes, and
 // decode fell from ~65 to ~35 tok/s under load.
 //

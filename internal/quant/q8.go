@@ -8,7 +8,6 @@ import (
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/blas"
-	"github.com/fovea-ml/fovea/internal/quant/gemv"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -41,7 +40,7 @@ const (
 	// maxInt8M is the largest m that MatMulT multiplies in int8 (each
 	// weight tile against every activation row); above it the dequantized
 	// panels go through sgemm (matMulTPanels).
-	maxInt8M = gemv.MaxM
+	maxInt8M = blas.SmallM
 	// panelFloats is the target size of a dequantized weight panel (4 MiB
 	// of float32: every SmolLM2 layer matrix in one panel, so sgemm packs
 	// the activations once; 1 MiB panels measured ~10% slower),
@@ -191,7 +190,7 @@ func (q *Q8Matrix) checkMatMul(name string, y, x []float32, m int) {
 }
 
 // MatMulT computes y [m, Out] = x [m, In] · Wᵀ, overwriting y. Each
-// activation row is quantized to Q8_0 on the fly and, for m ≤ gemv.MaxM,
+// activation row is quantized to Q8_0 on the fly and, for m ≤ blas.SmallM,
 // multiplied block by block in int8; larger m go through dequantized
 // float32 panels and sgemm (see doc.go for the kernels and the threading).
 func (q *Q8Matrix) MatMulT(y, x []float32, m int) { q.matMulT(defaultKernel, y, x, m) }
@@ -216,7 +215,7 @@ func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
 	}
 	tiles := (q.out + rowTile - 1) / rowTile
 	workers = min(workers, tiles)
-	gemv.Parallel(workers, func(w int) {
+	blas.Parallel(workers, func(w int) {
 		lo := min(q.out, tiles*w/workers*rowTile)
 		hi := min(q.out, tiles*(w+1)/workers*rowTile)
 		if m == 1 {
@@ -246,7 +245,7 @@ func (q *Q8Matrix) matMulTPanels(k *kernel, y, x []float32, m int) {
 	defer q.scr.panels.Put(xp)
 	xr := *xp // [m, In]
 	workers := min(runtime.GOMAXPROCS(0), max(1, m*q.in/minParallelDequant))
-	gemv.Parallel(workers, func(w int) {
+	blas.Parallel(workers, func(w int) {
 		lo, hi := m*w/workers*q.in, m*(w+1)/workers*q.in
 		k.fakeQuant(xr[lo:hi], x[lo:hi])
 	})
@@ -277,7 +276,7 @@ func fakeQuantGo(dst, x []float32) {
 func (q *Q8Matrix) dequantParallel(k *kernel, r0, r1 int, dst []float32) {
 	n := r1 - r0
 	workers := min(runtime.GOMAXPROCS(0), max(1, n*q.in/minParallelDequant))
-	gemv.Parallel(workers, func(w int) {
+	blas.Parallel(workers, func(w int) {
 		lo, hi := r0+n*w/workers, r0+n*(w+1)/workers
 		if lo < hi {
 			k.dequant(q, lo, hi, dst[(lo-r0)*q.in:(hi-r0)*q.in])

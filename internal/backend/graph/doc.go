@@ -66,7 +66,7 @@
 // these ops, Scale, broadcast Add/Mul and the data-movement ops match
 // Eager bit for bit (TestEagerParity compares the float32 bits). Linear,
 // MatMul and Attention agree to 1e-6, not bitwise: Eager multiplies ≤ 8
-// rows with internal/quant/gemv and fuses attention with an online
+// rows with internal/blas (GemvT) and fuses attention with an online
 // softmax, while the graph needs gorgonia's differentiable Mul and
 // BatchedMatMul (routed to blas.Sgemm) and a separate softmax node.
 //

@@ -27,7 +27,7 @@ type opCase struct {
 	frozen []int   // inputs without a gradient (masks)
 	// approx marks ops whose float32 graph forward is not the eager code
 	// path, so eager and graph agree to parityTol instead of bit for bit:
-	// Linear (eager uses internal/quant/gemv for ≤ gemv.MaxM rows, graph
+	// Linear (eager uses internal/blas (GemvT) for ≤ blas.SmallM rows, graph
 	// gorgonia's Mul → blas.Sgemm), MatMul (gorgonia's BatchedMatMul
 	// around blas.Sgemm) and Attention (eager's fused online-softmax
 	// kernel vs graph's matmul → scores → softmax → matmul).
