@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -45,13 +46,13 @@ func main() {
 		MaxNewTokens: *maxNew, Temperature: float32(*temperature), TopK: *topK,
 		TopP: float32(*topP), Seed: *seed,
 	}
-	if err := run(ctx, *model, *images, *prompt, *idList, opts); err != nil {
+	if err := run(ctx, os.Stdout, *model, *images, *prompt, *idList, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "describe:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir, imageList, prompt, idList string, opts decoder.GenerateOptions) error {
+func run(ctx context.Context, out io.Writer, dir, imageList, prompt, idList string, opts decoder.GenerateOptions) error {
 	if dir == "" {
 		return errors.New("-model is required")
 	}
@@ -82,7 +83,7 @@ func run(ctx context.Context, dir, imageList, prompt, idList string, opts decode
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%d\t%s\n", tok.ID, strconv.Quote(tok.Text))
+		fmt.Fprintf(out, "%d\t%s\n", tok.ID, strconv.Quote(tok.Text))
 	}
 	return nil
 }

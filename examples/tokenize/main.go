@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/fovea-ml/fovea/tokenizer"
@@ -23,13 +24,13 @@ func main() {
 	inp := flag.String("inp", "", "texts separated by lines "+tokenizer.VocabTestSeparator)
 	special := flag.Bool("special", false, "add BOS/EOS as the vocabulary configures")
 	flag.Parse()
-	if err := run(*vocab, *inp, *special); err != nil {
+	if err := run(os.Stdout, *vocab, *inp, *special); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenize:", err)
 		os.Exit(1)
 	}
 }
 
-func run(vocab, inp string, special bool) error {
+func run(out io.Writer, vocab, inp string, special bool) error {
 	if vocab == "" || inp == "" {
 		return fmt.Errorf("both -vocab and -inp are required")
 	}
@@ -45,7 +46,7 @@ func run(vocab, inp string, special bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", inp, err)
 	}
-	w := bufio.NewWriter(os.Stdout)
+	w := bufio.NewWriter(out)
 	for _, text := range texts {
 		fmt.Fprintln(w, tokenizer.FormatVocabTestIDs(tok.Encode(text, tokenizer.WithAddSpecial(special))))
 	}
