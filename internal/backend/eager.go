@@ -194,8 +194,10 @@ func (Eager) MatMul(a, b Value, transB bool) Value {
 	return y
 }
 
-// broadcastShape returns the NumPy broadcast of a and b, or panics.
-func broadcastShape(a, b []int) []int {
+// BroadcastShape returns the NumPy broadcast of shapes a and b: aligned
+// from the right, a size-1 or missing dimension stretches to the other's
+// size. Both backends use it for Add and Mul.
+func BroadcastShape(a, b []int) ([]int, error) {
 	n := max(len(a), len(b))
 	out := make([]int, n)
 	for i := 0; i < n; i++ {
@@ -212,15 +214,25 @@ func broadcastShape(a, b []int) []int {
 		case da == 1:
 			out[i] = db
 		default:
-			panic(fmt.Sprintf("backend: cannot broadcast %v with %v", a, b))
+			return nil, fmt.Errorf("backend: cannot broadcast %v with %v", a, b)
 		}
+	}
+	return out, nil
+}
+
+// broadcastShape is BroadcastShape for kernels, where a mismatch is a
+// programmer error.
+func broadcastShape(a, b []int) []int {
+	out, err := BroadcastShape(a, b)
+	if err != nil {
+		panic(err.Error())
 	}
 	return out
 }
 
-// broadcastStrides gives the element strides of shape s seen through the
-// broadcast shape out (0 on stretched dims).
-func broadcastStrides(s, out []int) []int {
+// BroadcastStrides gives the element strides of shape s seen through the
+// broadcast shape out (0 on stretched dimensions).
+func BroadcastStrides(s, out []int) []int {
 	st := make([]int, len(out))
 	stride := 1
 	for i := len(out) - 1; i >= 0; i-- {

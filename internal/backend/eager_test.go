@@ -341,3 +341,13 @@ func TestSoftmaxStability(t *testing.T) {
 		require.False(t, math.IsNaN(float64(v)))
 	}
 }
+
+func TestBroadcastShapeRule(t *testing.T) {
+	out, err := BroadcastShape([]int{2, 1, 5}, []int{3, 1})
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 3, 5}, out)
+	require.Equal(t, []int{5, 0, 1}, BroadcastStrides([]int{2, 1, 5}, out))
+	require.Equal(t, []int{0, 1, 0}, BroadcastStrides([]int{3, 1}, out))
+	_, err = BroadcastShape([]int{2, 3}, []int{4})
+	require.ErrorContains(t, err, "cannot broadcast [2 3] with [4]")
+}

@@ -173,7 +173,7 @@ func binaryFast(at, bt *tensor.Tensor, op binOp) *tensor.Tensor {
 
 // broadcastWalk fills y (shape out) with a op b through broadcast strides.
 func broadcastWalk(y []float32, out []int, at, bt *tensor.Tensor, op binOp) {
-	sa, sb := broadcastStrides(at.Shape, out), broadcastStrides(bt.Shape, out)
+	sa, sb := BroadcastStrides(at.Shape, out), BroadcastStrides(bt.Shape, out)
 	idx := make([]int, len(out))
 	ia, ib := 0, 0
 	for i := range y {

@@ -14,7 +14,7 @@ import (
 func binaryRef(at, bt *tensor.Tensor, op func(x, y float32) float32) *tensor.Tensor {
 	out := broadcastShape(at.Shape, bt.Shape)
 	y := tensor.New(out...)
-	sa, sb := broadcastStrides(at.Shape, out), broadcastStrides(bt.Shape, out)
+	sa, sb := BroadcastStrides(at.Shape, out), BroadcastStrides(bt.Shape, out)
 	idx := make([]int, len(out))
 	ia, ib := 0, 0
 	for i := range y.Data {

@@ -133,7 +133,7 @@ func scoresFwd[F float](k scoresK, y []F, in []gorgonia.Value) {
 	var mst []int // element strides of the mask seen through s (0 where it broadcasts)
 	if k.hasMask {
 		mask = data[F](in[1])
-		mst = strides(in[1].Shape(), s)
+		mst = backend.BroadcastStrides(in[1].Shape(), s)
 	}
 	scale := F(k.scale)
 	for bi := 0; bi < b; bi++ {

@@ -6,6 +6,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/fovea-ml/fovea/internal/backend"
 )
 
 // ---- NumPy-broadcasting Add / Mul of any rank ----
@@ -28,34 +30,15 @@ func newBcastK(mul bool, a, b tensor.Shape) (bcastK, error) {
 	return bcastK{mul: mul, a: a.Clone(), b: b.Clone(), out: out}, nil
 }
 
-// Broadcast indexing. This file holds graph's only implementation of
-// NumPy broadcasting (internal/backend keeps its own unexported): the
-// shape rule, the per-operand strides, and the walk over output elements.
+// Broadcast indexing: the shape rule and per-operand strides are
+// internal/backend's (shared with the eager backend); the walk over output
+// elements is graph's.
 // bcastK and scoresK (the attention mask) both use it.
 
-// broadcastShape returns the NumPy broadcast of a and b: shapes aligned
-// from the right, a size-1 or missing dim stretches to the other's size.
+// broadcastShape is backend.BroadcastShape on gorgonia shapes.
 func broadcastShape(a, b tensor.Shape) (tensor.Shape, error) {
-	n := max(len(a), len(b))
-	out := make(tensor.Shape, n)
-	for i := 0; i < n; i++ {
-		da, db := 1, 1
-		if j := len(a) - n + i; j >= 0 {
-			da = a[j]
-		}
-		if j := len(b) - n + i; j >= 0 {
-			db = b[j]
-		}
-		switch {
-		case da == db, db == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = db
-		default:
-			return nil, fmt.Errorf("cannot broadcast %v with %v", a, b)
-		}
-	}
-	return out, nil
+	out, err := backend.BroadcastShape(a, b)
+	return tensor.Shape(out), err
 }
 
 func (k bcastK) name() string {
@@ -73,22 +56,6 @@ func (k bcastK) outShape(in []tensor.Shape) (tensor.Shape, error) {
 }
 func (bcastK) diffWRT() []bool { return []bool{true, true} }
 
-// strides gives the element strides of s seen through out (0 on stretched dims).
-func strides(s, out tensor.Shape) []int {
-	st := make([]int, len(out))
-	stride := 1
-	for i := len(out) - 1; i >= 0; i-- {
-		j := len(s) - len(out) + i
-		if j >= 0 && s[j] != 1 {
-			st[i] = stride
-		}
-		if j >= 0 {
-			stride *= s[j]
-		}
-	}
-	return st
-}
-
 // walk calls fn(o, ia, ib) for every output element o with the matching
 // element offsets of a and b.
 func (k bcastK) walk(fn func(o, ia, ib int)) {
@@ -98,7 +65,7 @@ func (k bcastK) walk(fn func(o, ia, ib int)) {
 		fn(0, 0, 0)
 		return
 	}
-	sa, sb := strides(k.a, out), strides(k.b, out)
+	sa, sb := backend.BroadcastStrides(k.a, out), backend.BroadcastStrides(k.b, out)
 	idx := make([]int, len(out))
 	ia, ib := 0, 0
 	for o := 0; o < n; o++ {
