@@ -343,11 +343,11 @@ func TestSoftmaxStability(t *testing.T) {
 }
 
 func TestBroadcastShapeRule(t *testing.T) {
-	out, err := BroadcastShape([]int{2, 1, 5}, []int{3, 1})
+	out, err := backend.BroadcastShape([]int{2, 1, 5}, []int{3, 1})
 	require.NoError(t, err)
 	require.Equal(t, []int{2, 3, 5}, out)
-	require.Equal(t, []int{5, 0, 1}, BroadcastStrides([]int{2, 1, 5}, out))
-	require.Equal(t, []int{0, 1, 0}, BroadcastStrides([]int{3, 1}, out))
-	_, err = BroadcastShape([]int{2, 3}, []int{4})
+	require.Equal(t, []int{5, 0, 1}, backend.BroadcastStrides([]int{2, 1, 5}, out))
+	require.Equal(t, []int{0, 1, 0}, backend.BroadcastStrides([]int{3, 1}, out))
+	_, err = backend.BroadcastShape([]int{2, 3}, []int{4})
 	require.ErrorContains(t, err, "cannot broadcast [2 3] with [4]")
 }
