@@ -50,3 +50,14 @@ func BenchmarkEncodeLlamaSPM(b *testing.B) {
 		tok.Encode(text)
 	}
 }
+
+// BenchmarkEncodeGPT2NFC is GPT-2 behind a Qwen2-style NFC normalizer.
+func BenchmarkEncodeGPT2NFC(b *testing.B) {
+	tok := mustGPT2JSONWith(b, `{"type":"NFC"}`)
+	text := benchCorpus(b)
+	b.SetBytes(int64(len(text)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tok.Encode(text)
+	}
+}

@@ -26,6 +26,21 @@
 // two equal. Results of pieces up to 64 bytes are cached per Tokenizer
 // (bounded, guarded by a RWMutex, so a Tokenizer is safe for concurrent use).
 //
+// # Normalizers
+//
+// tokenizer.json normalizers run on each text segment between added tokens
+// (normalize.go): NFC, NFD, NFKC, NFKD (golang.org/x/text/unicode/norm),
+// Lowercase (per character as Rust's char::to_lowercase: U+0130 -> "i\u0307",
+// no final-sigma rule), Strip (Unicode White_Space, left/right),
+// StripAccents (drops category M), Replace (String pattern, or Regex run on
+// Go's regexp with \s widened; content is literal; lookaround is a load
+// error), Prepend (non-empty segments only) and Sequence. Any other type
+// (BertNormalizer, Precompiled, Nmt, ByteLevel...) is a load error naming
+// it. Bytes that are not valid UTF-8 pass through every normalizer
+// unchanged. Prepend("▁") and Replace(" " -> "▁") also mark the vocabulary
+// SentencePiece (Llama-2's tokenizer.json) and are undone by Decode.
+// GGUF vocabularies have no normalizer (llama.cpp applies none).
+//
 // # Pre-tokenizers
 //
 // The GPT-2 pattern and the Llama-3/Qwen2 patterns, whose \s+(?!\S)
@@ -41,8 +56,12 @@
 // # Added and special tokens
 //
 // Added tokens (tokenizer.json added_tokens; GGUF control and user-defined
-// token types) are split out before normalization, leftmost then longest,
-// honouring lstrip/rstrip. WithParseSpecial(false) encodes special-token text
+// token types) are split out leftmost then longest, honouring lstrip/rstrip,
+// in two passes as HF's AddedVocabulary does: tokens with normalized=false
+// (GGUF tokens; HF's default for special tokens) on the raw text, then, in
+// each remaining piece after normalization, tokens with normalized=true
+// whose content is normalized the same way (Llama-2's "</s>" becomes
+// "▁</s>"). The text between them is pre-tokenized and merged. WithParseSpecial(false) encodes special-token text
 // as plain text (non-special added tokens are still split, as HF's
 // split_special_tokens does). BOS/EOS come from the post-processor
 // template, tokenizer_config.json (bos_token, eos_token, add_bos_token,
@@ -70,11 +89,10 @@
 //
 // Load errors name the file and the offending entry (unknown model type,
 // merge using a missing token, duplicate id, id far beyond the vocabulary,
-// unsupported normalizer or pre-tokenizer). NFC/NFKC normalizers are
-// accepted as identity (no Unicode normalization tables in the standard
-// library), so non-NFC input to Qwen2-style vocabularies may differ from HF.
-// The normalized flag and single_word of added tokens are ignored. Unigram
-// and WordPiece models are not supported.
+// unsupported normalizer or pre-tokenizer). Unicode normalization uses
+// golang.org/x/text's tables, whose Unicode version may differ from the
+// Rust crate's for newly assigned characters. single_word of added tokens is
+// ignored. Unigram and WordPiece models are not supported.
 //
 // # Chat templates and training
 //

@@ -63,7 +63,7 @@ type hfAddedToken struct {
 	SingleWord bool   `json:"single_word"`
 	LStrip     bool   `json:"lstrip"`
 	RStrip     bool   `json:"rstrip"`
-	Normalized bool   `json:"normalized"`
+	Normalized *bool  `json:"normalized"` // absent: !special, as HF defaults
 	Special    bool   `json:"special"`
 }
 
@@ -219,7 +219,12 @@ func (t *Tokenizer) jsonVocab(f *hfFile) error {
 			t.types[a.ID] = TypeControl
 		}
 		t.ids[a.Content] = int32(a.ID)
-		t.added = append(t.added, AddedToken{ID: a.ID, Content: a.Content, Special: a.Special, LStrip: a.LStrip, RStrip: a.RStrip})
+		normalized := !a.Special
+		if a.Normalized != nil {
+			normalized = *a.Normalized
+		}
+		t.added = append(t.added, AddedToken{ID: a.ID, Content: a.Content, Special: a.Special,
+			LStrip: a.LStrip, RStrip: a.RStrip, Normalized: normalized})
 	}
 	return nil
 }
@@ -250,39 +255,14 @@ func (t *Tokenizer) jsonMerges(raw json.RawMessage) error {
 // jsonPipeline reads normalizer and pre_tokenizer and decides the kind.
 func (t *Tokenizer) jsonPipeline(f *hfFile) (Kind, error) {
 	kind := Kind(-1)
-	var walkNorm func(raw json.RawMessage) error
-	walkNorm = func(raw json.RawMessage) error {
-		c, err := parseComponent(raw)
-		if err != nil || c == nil {
-			return err
-		}
-		switch c.Type {
-		case "Sequence":
-			for _, n := range c.Normalizers {
-				if err := walkNorm(n); err != nil {
-					return err
-				}
-			}
-		case "Prepend":
-			if c.Prepend == nil || *c.Prepend != metaspace {
-				return fmt.Errorf("normalizer Prepend of %v is not supported (only %q)", c.Prepend, metaspace)
-			}
-			t.addPrefixSpace, kind = true, SentencePiece
-		case "Replace":
-			if c.Pattern == nil || c.Pattern.String == nil || *c.Pattern.String != " " || c.Content == nil || *c.Content != metaspace {
-				return fmt.Errorf("normalizer Replace is supported only for %q -> %q", " ", metaspace)
-			}
-			t.spaceToMeta, kind = true, SentencePiece
-		case "NFC", "NFKC":
-			// Accepted as identity: Go's standard library has no Unicode
-			// normalization. Text already in NFC (almost all text) is unaffected.
-		default:
-			return fmt.Errorf("normalizer %q is not supported", c.Type)
-		}
-		return nil
-	}
-	if err := walkNorm(f.Normalizer); err != nil {
+	var flags normalizerFlags
+	n, err := parseNormalizer(f.Normalizer, &flags)
+	if err != nil {
 		return 0, err
+	}
+	t.norm, t.normPrefix, t.normMeta = n, flags.prependMeta, flags.spaceToMeta
+	if flags.prependMeta || flags.spaceToMeta {
+		kind = SentencePiece
 	}
 	pre := &preTokenizer{}
 	var walkPre func(raw json.RawMessage) error

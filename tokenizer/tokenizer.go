@@ -58,6 +58,11 @@ type AddedToken struct {
 	Special bool // control token: split only when ParseSpecial is on
 	LStrip  bool // absorb whitespace on its left
 	RStrip  bool // absorb whitespace on its right
+	// Normalized tokens are matched in the normalized text of each segment
+	// (their content normalized the same way); the others in the raw text.
+	Normalized bool
+
+	match string // what is searched for: Content, normalized when Normalized
 }
 
 // Tokenizer encodes text to token ids and back. It is safe for concurrent use.
@@ -85,6 +90,11 @@ type Tokenizer struct {
 	spaceToMeta     bool // SentencePiece: replace ' ' with '▁'
 	metaSplit       bool // SentencePiece: split into words before each '▁' (HF Metaspace split=true)
 	prefixFirstOnly bool // prefix space only on the first segment (HF prepend_scheme "first")
+
+	norm       normalizer // applied to each segment between added tokens; nil: none
+	normPrefix bool       // norm prepends '▁' (Decode drops the segment's leading space)
+	normMeta   bool       // norm replaces ' ' with '▁' (Decode turns '▁' back into ' ')
+	normAdded  bool       // some added token is matched in normalized text
 
 	cacheMu sync.RWMutex
 	cache   map[string][]int32
@@ -171,7 +181,16 @@ func (t *Tokenizer) finish() error {
 			}
 		}
 	}
-	sort.SliceStable(t.added, func(i, j int) bool { return len(t.added[i].Content) > len(t.added[j].Content) })
+	t.normAdded = false
+	for i := range t.added {
+		a := &t.added[i]
+		a.match = a.Content
+		if a.Normalized && t.norm != nil {
+			a.match = t.norm.normalize(a.Content)
+		}
+		t.normAdded = t.normAdded || a.Normalized
+	}
+	sort.SliceStable(t.added, func(i, j int) bool { return len(t.added[i].match) > len(t.added[j].match) })
 	t.addedByID = make(map[int]int, len(t.added))
 	for i, a := range t.added {
 		if a.ID < 0 || a.ID >= len(t.vocab) {
@@ -180,7 +199,9 @@ func (t *Tokenizer) finish() error {
 		if a.Content == "" {
 			return fmt.Errorf("tokenizer: added token %d has empty content", a.ID)
 		}
-		t.addedFirst[a.Content[0]] = true
+		if a.match != "" { // a token that normalizes to nothing is never matched
+			t.addedFirst[a.match[0]] = true
+		}
 		t.addedByID[a.ID] = i
 	}
 	for _, id := range []int{t.bos, t.eos, t.unk} {
@@ -213,12 +234,12 @@ func (t *Tokenizer) Encode(text string, opts ...EncodeOption) []int {
 	st := segmentState{first: true}
 	rest := text
 	for len(rest) > 0 {
-		start, end, at := t.nextAdded(rest, cfg.parseSpecial)
+		start, end, at := t.nextAdded(rest, cfg.parseSpecial, false)
 		if at < 0 {
-			ids = t.encodeSegment(rest, ids, &st)
+			ids = t.encodeRaw(rest, ids, &st, cfg.parseSpecial)
 			break
 		}
-		ids = t.encodeSegment(rest[:start], ids, &st)
+		ids = t.encodeRaw(rest[:start], ids, &st, cfg.parseSpecial)
 		ids = append(ids, t.added[at].ID)
 		rest = rest[end:]
 	}
@@ -228,10 +249,34 @@ func (t *Tokenizer) Encode(text string, opts ...EncodeOption) []int {
 	return ids
 }
 
-// nextAdded finds the leftmost (then longest) added token in s. It returns
-// the byte span to cut (including whitespace absorbed by lstrip/rstrip) and
-// the index into t.added, or at=-1.
-func (t *Tokenizer) nextAdded(s string, parseSpecial bool) (start, end, at int) {
+// encodeRaw encodes raw text between non-normalized added tokens, as HF's
+// AddedVocabulary does: the text is normalized, normalized added tokens are
+// split out of the normalized text, and the pieces between them are
+// pre-tokenized and merged.
+func (t *Tokenizer) encodeRaw(seg string, ids []int, st *segmentState, parseSpecial bool) []int {
+	if seg == "" {
+		return ids
+	}
+	if t.norm != nil {
+		seg = t.norm.normalize(seg)
+	}
+	for t.normAdded && len(seg) > 0 {
+		start, end, at := t.nextAdded(seg, parseSpecial, true)
+		if at < 0 {
+			break
+		}
+		ids = t.encodeSegment(seg[:start], ids, st)
+		ids = append(ids, t.added[at].ID)
+		seg = seg[end:]
+	}
+	return t.encodeSegment(seg, ids, st)
+}
+
+// nextAdded finds the leftmost (then longest) added token in s among those
+// matched in normalized text (normalized=true) or in raw text (false). It
+// returns the byte span to cut (including whitespace absorbed by
+// lstrip/rstrip) and the index into t.added, or at=-1.
+func (t *Tokenizer) nextAdded(s string, parseSpecial, normalized bool) (start, end, at int) {
 	if len(t.added) == 0 {
 		return 0, 0, -1
 	}
@@ -241,11 +286,11 @@ func (t *Tokenizer) nextAdded(s string, parseSpecial bool) (start, end, at int) 
 		}
 		for k := range t.added {
 			a := &t.added[k]
-			if a.Special && !parseSpecial {
+			if (a.Special && !parseSpecial) || a.Normalized != normalized || a.match == "" {
 				continue
 			}
-			if strings.HasPrefix(s[i:], a.Content) {
-				start, end = i, i+len(a.Content)
+			if strings.HasPrefix(s[i:], a.match) {
+				start, end = i, i+len(a.match)
 				if a.LStrip {
 					start = len(strings.TrimRight(s[:start], spaceChars))
 				}
@@ -269,7 +314,8 @@ type segmentState struct {
 	syms  []int32
 }
 
-// encodeSegment encodes text that contains no added tokens.
+// encodeSegment pre-tokenizes and merges normalized text that contains no
+// added tokens.
 func (t *Tokenizer) encodeSegment(seg string, ids []int, st *segmentState) []int {
 	if seg == "" {
 		return ids
@@ -434,10 +480,10 @@ func (t *Tokenizer) Decode(ids []int) (string, error) {
 				segStart = true
 				continue
 			}
-			if t.spaceToMeta {
+			if t.spaceToMeta || t.normMeta {
 				tok = strings.ReplaceAll(tok, metaspace, " ")
 			}
-			if segStart && t.addPrefixSpace && (firstSeg || !t.prefixFirstOnly) {
+			if segStart && (t.normPrefix || t.addPrefixSpace && (firstSeg || !t.prefixFirstOnly)) {
 				tok = strings.TrimPrefix(tok, " ")
 			}
 			firstSeg = false

@@ -82,7 +82,7 @@ func Train(ctx context.Context, corpus []string, cfg TrainConfig) (*Tokenizer, e
 	for _, doc := range corpus {
 		rest := doc
 		for len(rest) > 0 {
-			start, end, at := t.nextAdded(rest, true)
+			start, end, at := t.nextAdded(rest, true, false)
 			seg := rest
 			if at >= 0 {
 				seg = rest[:start]
@@ -194,7 +194,9 @@ func (t *Tokenizer) WriteJSON(w io.Writer) error {
 	}
 	added := make([]hfAddedToken, 0, len(t.added))
 	for _, a := range t.added {
-		added = append(added, hfAddedToken{ID: a.ID, Content: a.Content, LStrip: a.LStrip, RStrip: a.RStrip, Special: a.Special})
+		normalized := a.Normalized
+		added = append(added, hfAddedToken{ID: a.ID, Content: a.Content, LStrip: a.LStrip, RStrip: a.RStrip,
+			Special: a.Special, Normalized: &normalized})
 		vocab[a.Content] = a.ID
 	}
 	sort.Slice(added, func(i, j int) bool { return added[i].ID < added[j].ID })
