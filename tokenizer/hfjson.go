@@ -323,6 +323,7 @@ func (t *Tokenizer) jsonPipeline(f *hfFile) (Kind, error) {
 			kind, t.spaceToMeta = SentencePiece, true
 			t.addPrefixSpace = c.PrependScheme != "never" && (c.AddPrefixSpace == nil || *c.AddPrefixSpace)
 			t.prefixFirstOnly = c.PrependScheme == "first"
+			t.prefixUnlessSpace = true
 			t.metaSplit = c.Split == nil || *c.Split
 		default:
 			return fmt.Errorf("pre-tokenizer %q is not supported", c.Type)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -194,4 +195,35 @@ func TestLlama2StyleNormalizers(t *testing.T) {
 	back, err := tok.Decode([]int{hi, hi, bos, hi})
 	require.NoError(t, err)
 	require.Equal(t, "hi hi<s>hi", back)
+}
+
+// metaspaceJSON is a tiny SentencePiece tokenizer.json whose spaces and
+// prefix come from a Metaspace pre-tokenizer (Mistral / newer Llama
+// conversions); PREPEND is replaced by the prepend_scheme under test.
+const metaspaceJSON = `{
+ "added_tokens": [
+  {"id":1,"content":"<s>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}],
+ "normalizer": null,
+ "pre_tokenizer": {"type":"Metaspace","replacement":"\u2581","prepend_scheme":"PREPEND","split":true},
+ "model": {"type":"BPE","unk_token":"<unk>","byte_fallback":false,
+  "vocab": {"<unk>":0,"<s>":1,"</s>":2,"\u2581":3,"h":4,"i":5,"\u2581h":6,"\u2581hi":7},
+  "merges": ["\u2581 h","\u2581h i"]}}`
+
+// TestMetaspacePrependRules follows HF tokenizers' Metaspace.pre_tokenize:
+// spaces become '▁', then '▁' is prepended only when the split does not
+// already start with one ("always"), and for "first" only to the split at
+// offset 0 of the input (not to text after an added token).
+func TestMetaspacePrependRules(t *testing.T) {
+	const meta, h, i, hi, bos = 3, 4, 5, 7, 1
+	always, err := FromJSON([]byte(strings.ReplaceAll(metaspaceJSON, "PREPEND", "always")), nil)
+	require.NoError(t, err)
+	require.Equal(t, []int{hi}, always.Encode("hi"))
+	require.Equal(t, []int{hi}, always.Encode(" hi"), "a leading space is the prefix; no second '▁'")
+	require.Equal(t, []int{meta, hi}, always.Encode("  hi"))
+	require.Equal(t, []int{bos, hi}, always.Encode("<s>hi"))
+
+	first, err := FromJSON([]byte(strings.ReplaceAll(metaspaceJSON, "PREPEND", "first")), nil)
+	require.NoError(t, err)
+	require.Equal(t, []int{hi, hi}, first.Encode("hi hi"))
+	require.Equal(t, []int{bos, h, i}, first.Encode("<s>hi"), "text after an added token is not at offset 0")
 }

@@ -84,12 +84,13 @@ type Tokenizer struct {
 	bos, eos, unk  int
 	addBOS, addEOS bool
 
-	addPrefixSpace  bool // SentencePiece: prepend '▁' to each text segment; ByteLevel: prepend ' '
-	ignoreMerges    bool // a pre-token that is itself a token is emitted whole (Llama-3)
-	byteFallback    bool
-	spaceToMeta     bool // SentencePiece: replace ' ' with '▁'
-	metaSplit       bool // SentencePiece: split into words before each '▁' (HF Metaspace split=true)
-	prefixFirstOnly bool // prefix space only on the first segment (HF prepend_scheme "first")
+	addPrefixSpace    bool // SentencePiece: prepend '▁' to each text segment; ByteLevel: prepend ' '
+	ignoreMerges      bool // a pre-token that is itself a token is emitted whole (Llama-3)
+	byteFallback      bool
+	spaceToMeta       bool // SentencePiece: replace ' ' with '▁'
+	metaSplit         bool // SentencePiece: split into words before each '▁' (HF Metaspace split=true)
+	prefixFirstOnly   bool // prefix space only on the first segment (HF prepend_scheme "first")
+	prefixUnlessSpace bool // HF Metaspace: no prefix when the segment already starts with a space
 
 	norm       normalizer // applied to each segment between added tokens; nil: none
 	normPrefix bool       // norm prepends '▁' (Decode drops the segment's leading space)
@@ -242,6 +243,9 @@ func (t *Tokenizer) Encode(text string, opts ...EncodeOption) []int {
 		ids = t.encodeRaw(rest[:start], ids, &st, cfg.parseSpecial)
 		ids = append(ids, t.added[at].ID)
 		rest = rest[end:]
+		// Text after an added token no longer starts the input: HF's
+		// prepend_scheme "first" prefixes only the split at offset 0.
+		st.first = false
 	}
 	if cfg.addSpecial && t.addEOS {
 		ids = append(ids, t.eos)
@@ -325,7 +329,10 @@ func (t *Tokenizer) encodeSegment(seg string, ids []int, st *segmentState) []int
 	emit := func(w string) { ids, st.syms = t.encodeWord(w, ids, st.syms) }
 	switch t.kind {
 	case SentencePiece:
-		if t.addPrefixSpace && (first || !t.prefixFirstOnly) {
+		// HF Metaspace prepends '▁' only when the segment does not already
+		// start with one (a leading space); llama.cpp's SPM always does.
+		if t.addPrefixSpace && (first || !t.prefixFirstOnly) &&
+			!(t.prefixUnlessSpace && (strings.HasPrefix(seg, " ") || strings.HasPrefix(seg, metaspace))) {
 			seg = " " + seg
 		}
 		if t.spaceToMeta {
