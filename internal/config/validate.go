@@ -30,6 +30,22 @@ func keyErr(key, format string, args ...any) error {
 	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
 }
 
+// size is one integer config field with its upper bound.
+type size struct {
+	key      string
+	v, limit int
+}
+
+// checkSizes applies checkSize to each field in order.
+func checkSizes(sizes ...size) error {
+	for _, s := range sizes {
+		if err := checkSize(s.key, s.v, s.limit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkSize(key string, v, limit int) error {
 	if v <= 0 {
 		return keyErr(key, "must be positive, got %d", v)
@@ -131,22 +147,16 @@ func (r *RopeScaling) Validate() error {
 // validateDecoder holds the checks shared by Llama and MllamaText.
 func validateDecoder(vocab, hidden, inter, layers, heads, kvHeads, headDim int, explicitHeadDim bool,
 	act string, maxPos int, eps, theta float64, rope *RopeScaling) error {
-	checks := []struct {
-		key      string
-		v, limit int
-	}{
-		{"vocab_size", vocab, MaxVocab},
-		{"hidden_size", hidden, MaxWidth},
-		{"intermediate_size", inter, MaxIntermediate},
-		{"num_hidden_layers", layers, MaxLayers},
-		{"num_attention_heads", heads, MaxHeads},
-		{"num_key_value_heads", kvHeads, MaxHeads},
-		{"max_position_embeddings", maxPos, MaxPositions},
-	}
-	for _, c := range checks {
-		if err := checkSize(c.key, c.v, c.limit); err != nil {
-			return err
-		}
+	if err := checkSizes(
+		size{"vocab_size", vocab, MaxVocab},
+		size{"hidden_size", hidden, MaxWidth},
+		size{"intermediate_size", inter, MaxIntermediate},
+		size{"num_hidden_layers", layers, MaxLayers},
+		size{"num_attention_heads", heads, MaxHeads},
+		size{"num_key_value_heads", kvHeads, MaxHeads},
+		size{"max_position_embeddings", maxPos, MaxPositions},
+	); err != nil {
+		return err
 	}
 	if explicitHeadDim {
 		if err := checkSize("head_dim", headDim, MaxHeadDim); err != nil {
@@ -243,19 +253,14 @@ func (c *CLIPVision) Validate() error {
 	if err := checkModelType(c.ModelType, ModelTypeCLIPVision); err != nil {
 		return err
 	}
-	for _, s := range []struct {
-		key      string
-		v, limit int
-	}{
-		{"hidden_size", c.HiddenSize, MaxWidth},
-		{"intermediate_size", c.IntermediateSize, MaxIntermediate},
-		{"num_hidden_layers", c.NumHiddenLayers, MaxLayers},
-		{"num_attention_heads", c.NumAttentionHeads, MaxHeads},
-		{"projection_dim", c.ProjectionDim, MaxWidth},
-	} {
-		if err := checkSize(s.key, s.v, s.limit); err != nil {
-			return err
-		}
+	if err := checkSizes(
+		size{"hidden_size", c.HiddenSize, MaxWidth},
+		size{"intermediate_size", c.IntermediateSize, MaxIntermediate},
+		size{"num_hidden_layers", c.NumHiddenLayers, MaxLayers},
+		size{"num_attention_heads", c.NumAttentionHeads, MaxHeads},
+		size{"projection_dim", c.ProjectionDim, MaxWidth},
+	); err != nil {
+		return err
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return keyErr("hidden_size", "%d not divisible by num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
@@ -381,21 +386,16 @@ func (c *MllamaVision) Validate() error {
 	if err := checkModelType(c.ModelType, ModelTypeMllamaVision); err != nil {
 		return err
 	}
-	for _, s := range []struct {
-		key      string
-		v, limit int
-	}{
-		{"hidden_size", c.HiddenSize, MaxWidth},
-		{"intermediate_size", c.IntermediateSize, MaxIntermediate},
-		{"num_hidden_layers", c.NumHiddenLayers, MaxLayers},
-		{"num_global_layers", c.NumGlobalLayers, MaxLayers},
-		{"attention_heads", c.AttentionHeads, MaxHeads},
-		{"max_num_tiles", c.MaxNumTiles, MaxTiles},
-		{"vision_output_dim", c.VisionOutputDim, MaxWidth},
-	} {
-		if err := checkSize(s.key, s.v, s.limit); err != nil {
-			return err
-		}
+	if err := checkSizes(
+		size{"hidden_size", c.HiddenSize, MaxWidth},
+		size{"intermediate_size", c.IntermediateSize, MaxIntermediate},
+		size{"num_hidden_layers", c.NumHiddenLayers, MaxLayers},
+		size{"num_global_layers", c.NumGlobalLayers, MaxLayers},
+		size{"attention_heads", c.AttentionHeads, MaxHeads},
+		size{"max_num_tiles", c.MaxNumTiles, MaxTiles},
+		size{"vision_output_dim", c.VisionOutputDim, MaxWidth},
+	); err != nil {
+		return err
 	}
 	if c.HiddenSize%c.AttentionHeads != 0 {
 		return keyErr("hidden_size", "%d not divisible by attention_heads %d", c.HiddenSize, c.AttentionHeads)
