@@ -209,11 +209,7 @@ func newDecoder() (*decoder.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts := []any{m.EmbedTokens, m.Norm}
-	for _, l := range m.Layers {
-		parts = append(parts, l)
-	}
-	return m, weights.Randomize(randomSeed, initStd, parts...)
+	return m, randomizeDecoder(m)
 }
 
 func tokens(n, offset int) []int {
@@ -399,6 +395,12 @@ func decoderParts(m *decoder.Model) []any {
 	return parts
 }
 
+// randomizeDecoder fills every weight of m (embeddings, norms, layers, an
+// untied LM head) with seeded random values.
+func randomizeDecoder(m *decoder.Model) error {
+	return weights.Randomize(randomSeed, initStd, append([]any{m.EmbedTokens, m.Norm}, decoderParts(m)...)...)
+}
+
 // prepared packs the Linear weights of the given parts (tagged structs or
 // bare LM-head tensors) once for sgemm, as fovea.Load does by default.
 func prepared(parts ...any) (backend.Eager, error) {
@@ -463,11 +465,7 @@ func benchCrossAttn(res result, reps int) error {
 	if err != nil {
 		return err
 	}
-	parts := []any{m.EmbedTokens, m.Norm}
-	for _, l := range m.Layers {
-		parts = append(parts, l)
-	}
-	if err := weights.Randomize(randomSeed, initStd, parts...); err != nil {
+	if err := randomizeDecoder(m); err != nil {
 		return err
 	}
 	vcfg := v.Config()
@@ -525,11 +523,7 @@ func benchTrain(res result, reps int) error {
 	if err != nil {
 		return err
 	}
-	parts := []any{m.EmbedTokens, m.Norm, m.LMHead}
-	for _, l := range m.Layers {
-		parts = append(parts, l)
-	}
-	if err := weights.Randomize(randomSeed, initStd, parts...); err != nil {
+	if err := randomizeDecoder(m); err != nil {
 		return err
 	}
 	batch := make([][]int, trainBatch)
