@@ -58,8 +58,10 @@ func (m *MLP) forwardAdd(b backend.Backend, x, res backend.Value) backend.Value 
 // hidden is act(gate(x)) · up(x): x [B, T, D] → [B, T, F], the activation
 // and product in one pass when the backend offers backend.GatedActivator.
 func (m *MLP) hidden(b backend.Backend, x backend.Value) backend.Value {
-	g := b.Linear(x, b.Weight(m.Gate), optWeight(b, m.GateBias)) // [B, T, F]
-	u := b.Linear(x, b.Weight(m.Up), optWeight(b, m.UpBias))     // [B, T, F]
+	gu := backend.Linears(b, x,
+		[]backend.Value{b.Weight(m.Gate), b.Weight(m.Up)},
+		[]backend.Value{optWeight(b, m.GateBias), optWeight(b, m.UpBias)})
+	g, u := gu[0], gu[1] // [B, T, F] each
 	if ga, ok := b.(backend.GatedActivator); ok {
 		return ga.GatedActivation(g, u, m.Act) // [B, T, F]
 	}
@@ -123,9 +125,10 @@ func (a *Attention) forwardAdd(b backend.Backend, x backend.Value, pos []int, ca
 // attend runs everything before the output projection: x [B, T, D] →
 // attention output with merged heads [B, T, H·Dh].
 func (a *Attention) attend(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache) backend.Value {
-	qx := b.Linear(x, b.Weight(a.Q), optWeight(b, a.QBias)) // [B, T, H·Dh]
-	kx := b.Linear(x, b.Weight(a.K), optWeight(b, a.KBias)) // [B, T, KVH·Dh]
-	vx := b.Linear(x, b.Weight(a.V), optWeight(b, a.VBias)) // [B, T, KVH·Dh]
+	qkv := backend.Linears(b, x,
+		[]backend.Value{b.Weight(a.Q), b.Weight(a.K), b.Weight(a.V)},
+		[]backend.Value{optWeight(b, a.QBias), optWeight(b, a.KBias), optWeight(b, a.VBias)})
+	qx, kx, vx := qkv[0], qkv[1], qkv[2] // [B, T, H·Dh], [B, T, KVH·Dh] ×2
 	// HF apply_rotary_pos_emb: rotate q and k (rotate_half convention),
 	// fused with the head split when the backend can.
 	var q, k backend.Value

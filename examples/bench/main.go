@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,7 +62,16 @@ func main() {
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	reps := flag.Int("reps", 3, "timed repetitions per figure (best is reported)")
 	only := flag.String("only", "", "comma-separated subset: sgemm,vit,prefill,decode,unified,crossattn,train")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		stop, err := startProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
 	if err := run(*asJSON, *reps, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -109,6 +119,22 @@ func run(asJSON bool, reps int, only string) error {
 	}
 	res["peak_rss_mb"] = peakRSSMiB()
 	return report(res, asJSON)
+}
+
+// startProfile starts a CPU profile into path and returns its stop func.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func report(res result, asJSON bool) error {

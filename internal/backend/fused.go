@@ -40,7 +40,29 @@ type ResidualLinear interface {
 	LinearAdd(x, w, b, res Value) Value
 }
 
+// MultiLinear multiplies one input by several weights in one pass (the
+// q/k/v or gate/up projections of a block).
+type MultiLinear interface {
+	// LinearMulti is Linear(x, ws[g], bs[g]) for every g: x [..., In],
+	// ws[g] [Out_g, In], bs nil or bs[g] [Out_g] or nil → [..., Out_g].
+	// Fallback: one Linear per weight.
+	LinearMulti(x Value, ws, bs []Value) []Value
+}
+
+// GroupMatMul is a PreparedMatrix that multiplies one input by several
+// prepared matrices of its own kind in one pass: one fork-join, one
+// stream over all their weights, one quantization of the activations.
+type GroupMatMul interface {
+	PreparedMatrix
+	// MatMulTGroup sets ys[g] [m, Out_g] = x [m, In]·W_gᵀ for W_g =
+	// group[g] (group[0] is the receiver), overwriting ys. It reports
+	// false, having computed nothing, when some member is not of the
+	// receiver's kind; the caller then multiplies one matrix at a time.
+	MatMulTGroup(ys [][]float32, x []float32, m int, group []PreparedMatrix) bool
+}
+
 var (
+	_ MultiLinear     = Eager{}
 	_ HeadSplitter    = Eager{}
 	_ MergedAttention = Eager{}
 	_ GatedActivator  = Eager{}
@@ -83,4 +105,95 @@ func (Eager) GatedActivation(gate, up Value, act Act) Value {
 // (beta = 1), so the sum costs no extra pass.
 func (e Eager) LinearAdd(x, w, b, res Value) Value {
 	return e.linear(T(x), w, b, T(res))
+}
+
+// LinearMulti: one pass over every weight when they are prepared matrices
+// of one kind (GroupMatMul), else one Linear each.
+func (e Eager) LinearMulti(x Value, ws, bs []Value) []Value {
+	if bs != nil && len(bs) != len(ws) {
+		panic(fmt.Sprintf("backend.LinearMulti: %d weights, %d biases", len(ws), len(bs)))
+	}
+	bias := func(g int) Value {
+		if bs == nil {
+			return nil
+		}
+		return bs[g]
+	}
+	if ys, ok := e.linearGroup(T(x), ws); ok {
+		for g, y := range ys {
+			if b := bias(g); b != nil {
+				bt := T(b)
+				out := y.Dim(-1)
+				if len(bt.Data) != out {
+					panic(fmt.Sprintf("backend.LinearMulti: bias %v for output width %d", bt.Shape, out))
+				}
+				addBiasRows(y.Data, bt.Data, y.Len()/out, out) // [m, Out] += [Out]
+			}
+		}
+		out := make([]Value, len(ys))
+		for g, y := range ys {
+			out[g] = y
+		}
+		return out
+	}
+	out := make([]Value, len(ws))
+	for g, w := range ws {
+		out[g] = e.Linear(x, w, bias(g))
+	}
+	return out
+}
+
+// linearGroup multiplies xt [..., In] by every weight of ws in one
+// GroupMatMul pass, or reports false when they are not all prepared
+// matrices of one kind.
+func (Eager) linearGroup(xt *tensor.Tensor, ws []Value) ([]*tensor.Tensor, bool) {
+	if len(ws) < 2 {
+		return nil, false
+	}
+	group := make([]PreparedMatrix, len(ws))
+	for g, w := range ws {
+		q, ok := w.(PreparedMatrix)
+		if !ok {
+			return nil, false
+		}
+		group[g] = q
+	}
+	gm, ok := group[0].(GroupMatMul)
+	if !ok {
+		return nil, false
+	}
+	in := xt.Dim(-1)
+	m := xt.Len() / max(in, 1)
+	ys := make([]*tensor.Tensor, len(ws))
+	data := make([][]float32, len(ws))
+	for g, q := range group {
+		out, qin := q.Dims()
+		if qin != in {
+			panic(fmt.Sprintf("backend.LinearMulti: x %v, prepared w [%d %d]", xt.Shape, out, qin))
+		}
+		shape := append(append([]int(nil), xt.Shape[:xt.Dims()-1]...), out)
+		ys[g] = tensor.New(shape...)
+		data[g] = ys[g].Data
+	}
+	if !gm.MatMulTGroup(data, xt.Data, m, group) {
+		return nil, false
+	}
+	return ys, true
+}
+
+// Linears is Linear(x, ws[g], bs[g]) for every g (bs may be nil, or hold
+// nil entries), through MultiLinear when b offers it.
+func Linears(b Backend, x Value, ws, bs []Value) []Value {
+	if ml, ok := b.(MultiLinear); ok {
+		return ml.LinearMulti(x, ws, bs)
+	}
+	out := make([]Value, len(ws))
+	for g, w := range ws {
+		var bias Value
+		if bs != nil {
+			bias = bs[g]
+		}
+		out[g] = b.Linear(x, w, bias)
+	}
+	return out
 }

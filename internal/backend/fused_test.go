@@ -177,3 +177,43 @@ func TestLinearPreparedF32AndResidual(t *testing.T) {
 	}
 	require.Panics(t, func() { Eager{}.LinearAdd(tensor.New(2, 3), tensor.New(4, 3), nil, tensor.New(2, 5)) })
 }
+
+// TestLinearMulti checks LinearMulti against linearRef per weight: all
+// prepared (one grouped pass), none prepared and a mix (one Linear each),
+// with and without biases, for decode-sized and blocked row counts.
+func TestLinearMulti(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 2))
+	const in = 64
+	wq, wk, wv := randTensor(rng, 96, in), randTensor(rng, 32, in), randTensor(rng, 33, in)
+	bq, bv := randTensor(rng, 96), randTensor(rng, 33)
+	prep, err := PrepareF32([]*tensor.Tensor{wq, wk, wv})
+	require.NoError(t, err)
+	mixed := map[*tensor.Tensor]PreparedMatrix{wq: prep[wq], wv: prep[wv]}
+	for _, e := range []Eager{{}, {Prepared: prep}, {Prepared: mixed}} {
+		ws := []*tensor.Tensor{wq, wk, wv}
+		for _, m := range []int{1, 4, 9, 70} {
+			x := randTensor(rng, 1, m, in)
+			for _, bs := range [][]*tensor.Tensor{nil, {bq, nil, bv}} {
+				var bvals []Value
+				if bs != nil {
+					bvals = []Value{bs[0], nil, bs[2]}
+				}
+				got := Linears(e, x, []Value{e.Weight(wq), e.Weight(wk), e.Weight(wv)}, bvals)
+				require.Len(t, got, 3)
+				for g, w := range ws {
+					var b *tensor.Tensor
+					if bs != nil {
+						b = bs[g]
+					}
+					gt := T(got[g])
+					require.Equal(t, []int{1, m, w.Shape[0]}, gt.Shape)
+					want := linearRef(x, w, b, nil)
+					for i, v := range want {
+						require.InDelta(t, v, gt.Data[i], 1e-5*in, "prepared %d, m %d, weight %d at %d", len(e.Prepared), m, g, i)
+					}
+				}
+			}
+		}
+	}
+	require.Panics(t, func() { Eager{}.LinearMulti(tensor.New(1, in), []Value{wq}, []Value{nil, nil}) })
+}

@@ -326,6 +326,144 @@ func dotRows() {
 	p("")
 }
 
+// Panel gemv: the small-m (decode) product against pre-packed B̃ panels.
+const (
+	// panelPrefetch is how far ahead of the current panel row the gemv
+	// kernels prefetch (bytes): past the next 4 KiB page, so that the
+	// stream does not stall where the hardware prefetcher stops.
+	panelPrefetch = 512
+	// maxPanelAccs bounds the accumulators of a panel-gemv kernel
+	// (m·nr/8·unroll): 12 of the 16 ymm registers, the rest for the
+	// B̃ row and the broadcasts of x.
+	maxPanelAccs = 12
+)
+
+// panelGemvM lists, per panel width nr, the activation-row counts m that
+// get a kernel; larger m runs in passes (the panel is re-read from L1/L2).
+var panelGemvM = map[int][]int{16: {1, 2, 3, 4}, 32: {1, 2}}
+
+// gemvPanels emits sgemvP<nr>M<m>: for npan consecutive panels of k×nr
+// floats, y[i, j·nr : (j+1)·nr] = Σ_p x[i, p]·panel_j[p, :] for i < m,
+// overwriting y. One sequential stream over the panels (prefetched
+// panelPrefetch bytes ahead); the k loop is unrolled u times with
+// separate accumulators to hide the FMA latency, summed at the end.
+func gemvPanels(nr, m int) {
+	h := nr / 8 // ymm vectors per panel row
+	u := 1
+	for u*2*m*h <= maxPanelAccs && u < 4 {
+		u *= 2
+	}
+	acc := func(uu, i, v int) int { return (uu*m+i)*h + v }
+	nacc := u * m * h
+	wreg := nacc     // h registers for the B̃ row
+	breg := nacc + h // broadcast registers from here to Y15
+	nb := 16 - breg
+	if nb < 1 {
+		panic(fmt.Sprintf("gemvPanels nr=%d m=%d: out of registers", nr, m))
+	}
+	rowBytes := nr * 4
+	name := fmt.Sprintf("sgemvP%dM%d", nr, m)
+	xrows := []string{"DI", "R11", "R12", "R13"}
+	p("// func %s(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ x+8(FP), DI")
+	p("\tMOVQ ldx+16(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ pan+24(FP), SI")
+	p("\tMOVQ npan+32(FP), R10")
+	p("\tMOVQ y+40(FP), DX")
+	p("\tMOVQ ldy+48(FP), R9")
+	p("\tSHLQ $2, R9")
+	for i := 1; i < m; i++ {
+		p("\tLEAQ (%s)(R8*1), %s", xrows[i-1], xrows[i])
+	}
+	p("\tLEAQ (R9)(R9*2), R8") // 3·ldy bytes
+	p("\tTESTQ R10, R10")
+	p("\tJZ done")
+	p("panel:")
+	for i := 0; i < nacc; i++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	p("\tXORQ AX, AX")
+	bc := 0
+	step := func(uu int, xoff int) {
+		if m == 1 {
+			// Each B̃ vector is used once: FMA straight from memory
+			// (fewer µops than a load and a register FMA).
+			b := breg + bc%nb
+			bc++
+			p("\tVBROADCASTSS %d(%s)(AX*1), Y%d", xoff, xrows[0], b)
+			for v := 0; v < h; v++ {
+				p("\tVFMADD231PS %d(SI), Y%d, Y%d", uu*rowBytes+32*v, b, acc(uu, 0, v))
+			}
+			return
+		}
+		for v := 0; v < h; v++ {
+			p("\tVMOVUPS %d(SI), Y%d", uu*rowBytes+32*v, wreg+v)
+		}
+		for i := 0; i < m; i++ {
+			b := breg + bc%nb
+			bc++
+			p("\tVBROADCASTSS %d(%s)(AX*1), Y%d", xoff, xrows[i], b)
+			for v := 0; v < h; v++ {
+				p("\tVFMADD231PS Y%d, Y%d, Y%d", wreg+v, b, acc(uu, i, v))
+			}
+		}
+	}
+	p("\tMOVQ CX, BX")
+	if u > 1 {
+		p("\tSHRQ $%d, BX", map[int]int{2: 1, 4: 2}[u])
+	} else {
+		p("\tTESTQ BX, BX") // SHRQ $0 would leave the flags alone
+	}
+	p("\tJZ tail")
+	p("loop:")
+	for off := 0; off < u*rowBytes; off += cacheLine {
+		p("\tPREFETCHT0 %d(SI)", panelPrefetch+off)
+	}
+	for uu := 0; uu < u; uu++ {
+		step(uu, 4*uu)
+	}
+	p("\tADDQ $%d, SI", u*rowBytes)
+	p("\tADDQ $%d, AX", 4*u)
+	p("\tDECQ BX")
+	p("\tJNZ loop")
+	p("tail:")
+	if u > 1 {
+		p("\tMOVQ CX, BX")
+		p("\tANDQ $%d, BX", u-1)
+		p("\tJZ reduce")
+		p("loop1:")
+		step(0, 0)
+		p("\tADDQ $%d, SI", rowBytes)
+		p("\tADDQ $4, AX")
+		p("\tDECQ BX")
+		p("\tJNZ loop1")
+		p("reduce:")
+		for uu := 1; uu < u; uu++ {
+			for i := 0; i < m; i++ {
+				for v := 0; v < h; v++ {
+					p("\tVADDPS Y%d, Y%d, Y%d", acc(uu, i, v), acc(0, i, v), acc(0, i, v))
+				}
+			}
+		}
+	}
+	yrow := []string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)", "(DX)(R8*1)"}
+	for i := 0; i < m; i++ {
+		for v := 0; v < h; v++ {
+			p("\tVMOVUPS Y%d, %d%s", acc(0, i, v), 32*v, yrow[i])
+		}
+	}
+	p("\tADDQ $%d, DX", rowBytes)
+	p("\tDECQ R10")
+	p("\tJNZ panel")
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 // reduction emits a float32 reduction over x[0:n], n a positive multiple
 // of 8, with four independent ymm accumulators (32 floats per step):
 // kind "sum" Σx, "sumsq" Σx², "sqdev" Σ(x−c)² (c broadcast from the
@@ -782,6 +920,11 @@ func main() {
 	gemmKernel("sgemmKernelAVX2", avx2MR, "Y", 32)
 	level1()
 	dotRows()
+	for _, nr := range []int{16, 32} {
+		for _, m := range panelGemvM[nr] {
+			gemvPanels(nr, m)
+		}
+	}
 	reduction("sumAVX2", "sum")
 	reduction("sumSqAVX2", "sumsq")
 	reduction("sumSqDevAVX2", "sqdev")

@@ -71,6 +71,7 @@ func bindAsm(im *Impl) {
 	default:
 		return
 	}
+	im.gemvPanels = gemvPanelsAsm(im.gemm.nr)
 	// Level-1/2 loops are memory-bound: the AVX2 code saturates the load
 	// ports on both levels, so AVX-512 reuses it (for GemvT's row kernel
 	// a zmm loop was measured slower from DRAM; see doc.go).
@@ -317,4 +318,59 @@ func lnApplyAsm(dst, x, w, b []float32, c, s float32) {
 		lnApplyAVX2(&dst[0], &x[0], &w[0], &b[0], n8, c, s)
 	}
 	lnApplyGo(dst[n8:], x[n8:], w[n8:], b[n8:], c, s)
+}
+
+// Panel-gemv kernels (gen_asm.go gemvPanels): sgemvP<nr>M<m> multiplies m
+// activation rows by npan consecutive k×nr panels.
+
+//go:noescape
+func sgemvP16M1(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+//go:noescape
+func sgemvP16M2(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+//go:noescape
+func sgemvP16M3(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+//go:noescape
+func sgemvP16M4(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+//go:noescape
+func sgemvP32M1(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+//go:noescape
+func sgemvP32M2(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+type panelKernel func(k int, x *float32, ldx int, pan *float32, npan int, y *float32, ldy int)
+
+// panelKernels lists, per panel width, the kernels for m = 1, 2, …
+var panelKernels = map[int][]panelKernel{
+	avx2NR:   {sgemvP16M1, sgemvP16M2, sgemvP16M3, sgemvP16M4},
+	avx512NR: {sgemvP32M1, sgemvP32M2},
+}
+
+// gemvPanelsAsm returns the panel gemv of width nr: m rows in passes of
+// at most len(panelKernels[nr]) rows (later passes re-read the panels
+// from cache).
+func gemvPanelsAsm(nr int) func(k int, x []float32, ldx, m int, pan []float32, npan int, y []float32, ldy int) {
+	ks := panelKernels[nr]
+	return func(k int, x []float32, ldx, m int, pan []float32, npan int, y []float32, ldy int) {
+		if m == 0 || npan == 0 {
+			return
+		}
+		if k == 0 {
+			for i := 0; i < m; i++ {
+				clear(y[i*ldy : i*ldy+npan*nr])
+			}
+			return
+		}
+		_ = pan[npan*k*nr-1]
+		_ = x[(m-1)*ldx+k-1]
+		_ = y[(m-1)*ldy+npan*nr-1]
+		for i := 0; i < m; {
+			mp := min(m-i, len(ks))
+			ks[mp-1](k, &x[i*ldx], ldx, unsafe.SliceData(pan), npan, &y[i*ldy], ldy)
+			i += mp
+		}
+	}
 }

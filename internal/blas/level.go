@@ -82,6 +82,9 @@ type Impl struct {
 	axpy    func(n int, alpha float32, x, y []float32)
 	// dotRows sets y[r] = W[r,:n]·x for r < rows (twin sdotRowsGo).
 	dotRows func(rows, n int, w []float32, ldw int, x, y []float32)
+	// gemvPanels multiplies m ≤ SmallM activation rows by npan
+	// consecutive k×nr panels of B̃ (twin gemvPanelsGo).
+	gemvPanels func(k int, x []float32, ldx, m int, pan []float32, npan int, y []float32, ldy int)
 	// vector kernels (twins: expSubGo, sigmoidMulGo, geluGo, geluTanhGo)
 	expSub     func(x []float32, m float32) float32
 	sigmoidMul func(x []float32, k float32)
@@ -113,6 +116,9 @@ func ForLevel(l Level) (*Impl, error) {
 		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo,
 		sum: sum, sumSq: sumSquares, vmax: maxGo, sumSqDev: sumSqDevGo, rmsApply: rmsApplyGo, lnApply: lnApplyGo,
 		scratch: newScratchPool(),
+	}
+	im.gemvPanels = func(k int, x []float32, ldx, m int, pan []float32, npan int, y []float32, ldy int) {
+		gemvPanelsGo(goNR, k, x, ldx, m, pan, npan, y, ldy)
 	}
 	bindAsm(im)
 	return im, nil

@@ -115,6 +115,9 @@ func parallel(threads int, f func(t int)) {
 		f(0)
 		return
 	}
+	if pool.run(threads, f) {
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Add(threads - 1)
 	for t := 0; t < threads-1; t++ {

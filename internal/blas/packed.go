@@ -40,13 +40,33 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 // SgemmPacked on im without repacking. It panics when b is too short for
 // its shape and stride (a programmer error).
 func (im *Impl) PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	return im.PackBInto(nil, transB, k, n, b, ldb)
+}
+
+// PackedLen is the number of float32s the panels of op(B) [k×n] take on
+// im: the buffer size PackBInto needs.
+func (im *Impl) PackedLen(k, n int) int {
+	nr := im.gemm.nr
+	return (n + nr - 1) / nr * k * nr
+}
+
+// PackBInto is PackB writing the panels to buf (len ≥ PackedLen(k, n),
+// best 64-byte aligned; nil allocates), so that a caller can lay many
+// matrices out in one block (internal/arena) in the order they are used.
+func (im *Impl) PackBInto(buf []float32, transB bool, k, n int, b []float32, ldb int) *PackedB {
 	if k < 0 || n < 0 {
 		panic(fmt.Sprintf("blas.PackB: negative size k=%d n=%d", k, n))
 	}
 	checkMat("B", rowsOf(transB, k, n), colsOf(transB, k, n), b, ldb)
 	kern := &im.gemm
 	panels := (n + kern.nr - 1) / kern.nr
-	pb := &PackedB{im: im, k: k, n: n, data: alignedFloats(panels * k * kern.nr)}
+	size := im.PackedLen(k, n)
+	if buf == nil {
+		buf = alignedFloats(size)
+	} else if len(buf) < size {
+		panic(fmt.Sprintf("blas.PackBInto: op(B) %d×%d needs %d floats, buffer has %d", k, n, size, len(buf)))
+	}
+	pb := &PackedB{im: im, k: k, n: n, data: buf[:size:size]}
 	if k == 0 || n == 0 {
 		return pb
 	}
@@ -90,11 +110,16 @@ func (im *Impl) SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Pack
 		scaleRows(m, n, beta, c, ldc)
 		return
 	}
+	prods := []PackedProduct{{B: pb, C: c, Ldc: ldc}}
+	if m <= SmallM && alpha == 1 && beta == 0 {
+		im.SgemmPackedGroup(m, a, lda, prods) // the panel-gemv path
+		return
+	}
 	threads := im.maxThreads()
 	if w := 2 * m * n * k / minFlopsPerThread; w < threads {
 		threads = max(w, 1)
 	}
-	gemmPacked(im, threads, m, alpha, a, lda, pb, beta, c, ldc)
+	gemmPackedGroup(im, threads, m, alpha, a, lda, prods, beta)
 }
 
 // gemmScratch is one goroutine's packing buffers: Ã (mc×kc) and an edge
@@ -125,47 +150,6 @@ func splitWork(threads, rowTiles, colTiles int) (useThreads int, byRows bool) {
 		return rt, true
 	}
 	return ct, false
-}
-
-// gemmPacked is the blocked driver over a pre-packed B: one fork-join per
-// call; each goroutine owns a range of rows or of column panels of C and
-// runs jc (nc columns) → pc (kc depth) → ic (mc rows, packing its own Ã)
-// → jr → ir over it.
-func gemmPacked(im *Impl, threads, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int) {
-	kern := &im.gemm
-	mr, nr := kern.mr, kern.nr
-	k, n := pb.k, pb.n
-	rowTiles := (m + mr - 1) / mr
-	colTiles := (n + nr - 1) / nr
-	threads, byRows := splitWork(threads, rowTiles, colTiles)
-	parallel(threads, func(t int) {
-		mlo, mhi, jlo, jhi := 0, m, 0, n
-		if byRows {
-			mlo, mhi = rowTiles*t/threads*mr, min(m, rowTiles*(t+1)/threads*mr)
-		} else {
-			jlo, jhi = colTiles*t/threads*nr, min(n, colTiles*(t+1)/threads*nr)
-		}
-		if mlo >= mhi || jlo >= jhi {
-			return
-		}
-		if beta != 0 {
-			scaleRows(mhi-mlo, jhi-jlo, beta, c[mlo*ldc+jlo:], ldc)
-		}
-		s := im.getScratch()
-		defer im.scratch.Put(s)
-		for jc := jlo; jc < jhi; jc += kern.nc {
-			jce := min(jhi, jc+kern.nc)
-			for pc := 0; pc < k; pc += kern.kc {
-				kb := min(kern.kc, k-pc)
-				add := beta != 0 || pc > 0 // beta == 0: the first slice overwrites C
-				for ic := mlo; ic < mhi; ic += kern.mc {
-					mb := min(kern.mc, mhi-ic)
-					packA(kern, false, mb, kb, alpha, a, lda, ic, pc, s.ap)
-					macroPacked(kern, mb, kb, jc, jce, s.ap, pb, pc, c[ic*ldc:], ldc, s.tile, add)
-				}
-			}
-		}
-	})
 }
 
 // macroPacked multiplies the packed mb×kb block Ã by columns [jlo, jhi)

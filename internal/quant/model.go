@@ -2,9 +2,13 @@ package quant
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"sync/atomic"
 
+	"github.com/fovea-ml/fovea/internal/arena"
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 )
@@ -61,6 +65,10 @@ func Quantizable(name string) bool {
 func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.PreparedMatrix, error) {
 	out := make(map[*tensor.Tensor]backend.PreparedMatrix)
 	shared := &scratch{} // one set of reusable buffers for all the matrices
+	var todo []*Q8Matrix
+	var srcs []*tensor.Tensor
+	var names []string
+	size := 0
 	for _, nt := range ts {
 		w := nt.W
 		if w == nil || !Quantizable(nt.Name) || w.Dims() != 2 || w.Shape[1]%BlockSize != 0 {
@@ -69,12 +77,33 @@ func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.PreparedMatrix,
 		if _, done := out[w]; done {
 			continue
 		}
-		q, err := QuantizeQ8_0(w)
-		if err != nil {
+		if err := checkQuantizable(w); err != nil {
 			return nil, fmt.Errorf("quant: %s: %w", nt.Name, err)
 		}
-		q.scr = shared
+		o, in := w.Shape[0], w.Shape[1]
+		q := &Q8Matrix{out: o, in: in, nb: in / BlockSize, scr: shared}
 		out[w] = q
+		todo, srcs, names = append(todo, q), append(srcs, w), append(names, nt.Name)
+		size += arena.BytesSize(qsLen(o, in)) + arena.FloatsSize(scalesLen(o, in))
+	}
+	// One arena in the order listed (the order the forward pass reads
+	// them): huge pages and one long stream for the decode kernels.
+	ar := arena.New(size)
+	for _, q := range todo {
+		q.qs = ar.Bytes(qsLen(q.out, q.in))
+		q.d = ar.Floats(scalesLen(q.out, q.in))
+	}
+	errs := make([]error, len(todo))
+	var next atomic.Int64
+	blas.Parallel(runtime.GOMAXPROCS(0), func(int) {
+		for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
+			errs[i] = todo[i].quantize(srcs[i].Data)
+		}
+	})
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("quant: %s: %w", names[i], err)
+		}
 	}
 	return out, nil
 }

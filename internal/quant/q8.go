@@ -31,12 +31,12 @@ const (
 	// rowTile is the number of weight rows a worker streams per activation
 	// row before moving to the next one (m > 1 keeps the tile in cache).
 	rowTile = 32
-	// minParallelWork is the number of int8 multiply-adds (m·Out·In)
-	// below which MatMulT stays on the calling goroutine. One thread
-	// streams 14–16 GB/s of Q8 weights; a second goroutine only pays for
-	// itself from a few MB on (measured m = 1: 1536×576 ties, 6144×576
-	// 12 → 16 GB/s, the 49152×576 LM head 14 → 20 GB/s).
-	minParallelWork = 1 << 21
+	// minParallelBytes is the size of the weights (Out·In bytes) a
+	// decode-sized product must stream per goroutine: below it one more
+	// goroutine does not pay. blas.Parallel hands work to helpers that
+	// are already running (~1 µs), so the bar is low; with a goroutine
+	// started per call it was 2 MB (1536×576 tied).
+	minParallelBytes = 128 << 10
 	// maxInt8M is the largest m that MatMulT multiplies in int8 (each
 	// weight tile against every activation row); above it the dequantized
 	// panels go through sgemm (matMulTPanels).
@@ -85,43 +85,59 @@ var _ backend.PreparedMatrix = (*Q8Matrix)(nil)
 // QuantizeQ8_0 compresses w [Out, In] into Q8_0 blocks. In must be a
 // positive multiple of BlockSize and every weight must be finite.
 func QuantizeQ8_0(w *tensor.Tensor) (*Q8Matrix, error) {
-	if w == nil {
-		return nil, fmt.Errorf("quant: nil weight")
-	}
-	if w.Dims() != 2 || w.Shape[0] < 1 || w.Shape[1] < 1 {
-		return nil, fmt.Errorf("quant: Q8_0 needs a non-empty 2-D weight [Out, In], got %v", w.Shape)
+	if err := checkQuantizable(w); err != nil {
+		return nil, err
 	}
 	out, in := w.Shape[0], w.Shape[1]
-	if in%BlockSize != 0 {
-		return nil, fmt.Errorf("quant: Q8_0 needs In a multiple of %d, got weight %v", BlockSize, w.Shape)
-	}
-	if len(w.Data) != out*in {
-		return nil, fmt.Errorf("quant: weight %v holds %d values, want %d", w.Shape, len(w.Data), out*in)
-	}
-	nb := in / BlockSize
 	q := &Q8Matrix{
-		out: out, in: in, nb: nb,
-		qs:  make([]uint8, out*in+padBytes),
-		d:   make([]float32, out*nb+padScales),
+		out: out, in: in, nb: in / BlockSize,
+		qs:  make([]uint8, qsLen(out, in)),
+		d:   make([]float32, scalesLen(out, in)),
 		scr: &scratch{},
 	}
+	return q, q.quantize(w.Data)
+}
+
+// qsLen and scalesLen are the padded storage sizes of an [out, in] matrix.
+func qsLen(out, in int) int     { return out*in + padBytes }
+func scalesLen(out, in int) int { return out*(in/BlockSize) + padScales }
+
+// checkQuantizable reports why w cannot be stored as Q8_0 (nil when it can).
+func checkQuantizable(w *tensor.Tensor) error {
+	if w == nil {
+		return fmt.Errorf("quant: nil weight")
+	}
+	if w.Dims() != 2 || w.Shape[0] < 1 || w.Shape[1] < 1 {
+		return fmt.Errorf("quant: Q8_0 needs a non-empty 2-D weight [Out, In], got %v", w.Shape)
+	}
+	if w.Shape[1]%BlockSize != 0 {
+		return fmt.Errorf("quant: Q8_0 needs In a multiple of %d, got weight %v", BlockSize, w.Shape)
+	}
+	if len(w.Data) != w.Shape[0]*w.Shape[1] {
+		return fmt.Errorf("quant: weight %v holds %d values, want %d", w.Shape, len(w.Data), w.Shape[0]*w.Shape[1])
+	}
+	return nil
+}
+
+// quantize fills q.qs and q.d from the row-major weights w [Out, In].
+func (q *Q8Matrix) quantize(w []float32) error {
 	var blk [BlockSize]int8
-	for r := 0; r < out; r++ {
-		for b := 0; b < nb; b++ {
-			off := r*in + b*BlockSize
-			src := w.Data[off : off+BlockSize]
+	for r := 0; r < q.out; r++ {
+		for b := 0; b < q.nb; b++ {
+			off := r*q.in + b*BlockSize
+			src := w[off : off+BlockSize]
 			for j, v := range src {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return nil, fmt.Errorf("quant: weight [%d, %d] is %v (not finite)", r, b*BlockSize+j, v)
+					return fmt.Errorf("quant: weight [%d, %d] is %v (not finite)", r, b*BlockSize+j, v)
 				}
 			}
-			q.d[r*nb+b] = quantizeBlock(blk[:], src)
+			q.d[r*q.nb+b] = quantizeBlock(blk[:], src)
 			for j, v := range blk {
 				q.qs[off+j] = uint8(int(v) + q8Offset)
 			}
 		}
 	}
-	return q, nil
+	return nil
 }
 
 // quantizeBlock writes round(src / d) to dst and returns the scale
@@ -197,11 +213,41 @@ func (q *Q8Matrix) MatMulT(y, x []float32, m int) { q.matMulT(defaultKernel, y, 
 
 func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
 	q.checkMatMul("MatMulT", y, x, m)
+	q.matMulTGroup(k, [][]float32{y}, x, m, []*Q8Matrix{q})
+}
+
+// MatMulTGroup computes ys[g] = x [m, In]·W_gᵀ for every matrix of
+// group (group[0] is q) in one pass: the activations are quantized once
+// and, for decode-sized m, the weight rows of all matrices are split as
+// one sequence across goroutines. It reports false, computing nothing,
+// when a member is not a *Q8Matrix of q's In (backend.GroupMatMul).
+func (q *Q8Matrix) MatMulTGroup(ys [][]float32, x []float32, m int, group []backend.PreparedMatrix) bool {
+	ms := make([]*Q8Matrix, len(group))
+	for g, p := range group {
+		qm, ok := p.(*Q8Matrix)
+		if !ok || qm.in != q.in {
+			return false
+		}
+		ms[g] = qm
+	}
+	if len(ys) != len(ms) {
+		panic(fmt.Sprintf("quant.Q8Matrix.MatMulTGroup: %d outputs for %d matrices", len(ys), len(ms)))
+	}
+	for g, qm := range ms {
+		qm.checkMatMul("MatMulTGroup", ys[g], x, m)
+	}
+	q.matMulTGroup(defaultKernel, ys, x, m, ms)
+	return true
+}
+
+func (q *Q8Matrix) matMulTGroup(k *kernel, ys [][]float32, x []float32, m int, ms []*Q8Matrix) {
 	if m == 0 {
 		return
 	}
 	if m > maxInt8M {
-		q.matMulTPanels(k, y, x, m)
+		for g, qm := range ms {
+			qm.matMulTPanels(k, ys[g], x, m)
+		}
 		return
 	}
 	a := q.getActs(m)
@@ -209,28 +255,41 @@ func (q *Q8Matrix) matMulT(k *kernel, y, x []float32, m int) {
 	for i := 0; i < m; i++ {
 		k.quant(x[i*q.in:(i+1)*q.in], a, i)
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if m*q.out*q.in < minParallelWork {
-		workers = 1
+	bytes, tiles := 0, 0
+	for _, qm := range ms {
+		bytes += qm.out * qm.in
+		tiles += (qm.out + rowTile - 1) / rowTile
 	}
-	tiles := (q.out + rowTile - 1) / rowTile
-	workers = min(workers, tiles)
+	workers := min(runtime.GOMAXPROCS(0), max(1, bytes/minParallelBytes), tiles)
 	blas.Parallel(workers, func(w int) {
-		lo := min(q.out, tiles*w/workers*rowTile)
-		hi := min(q.out, tiles*(w+1)/workers*rowTile)
-		if m == 1 {
-			if lo < hi {
-				k.rows(q, lo, hi, a, 0, y)
+		tlo, thi := tiles*w/workers, tiles*(w+1)/workers
+		base := 0 // first global tile of matrix g
+		for g, qm := range ms {
+			nt := (qm.out + rowTile - 1) / rowTile
+			lo, hi := max(tlo, base)-base, min(thi, base+nt)-base
+			base += nt
+			if lo >= hi {
+				continue
 			}
-			return
-		}
-		for r0 := lo; r0 < hi; r0 += rowTile {
-			r1 := min(r0+rowTile, hi)
-			for i := 0; i < m; i++ {
-				k.rows(q, r0, r1, a, i, y[i*q.out:(i+1)*q.out])
-			}
+			qm.rowsTiles(k, a, m, lo*rowTile, min(qm.out, hi*rowTile), ys[g])
 		}
 	})
+}
+
+// rowsTiles computes output rows [lo, hi) of y [m, Out] from the
+// quantized activations a: in one kernel call for m = 1, else tile by tile
+// against every activation row (the tile stays in cache).
+func (q *Q8Matrix) rowsTiles(k *kernel, a *acts, m, lo, hi int, y []float32) {
+	if m == 1 {
+		k.rows(q, lo, hi, a, 0, y)
+		return
+	}
+	for r0 := lo; r0 < hi; r0 += rowTile {
+		r1 := min(r0+rowTile, hi)
+		for i := 0; i < m; i++ {
+			k.rows(q, r0, r1, a, i, y[i*q.out:(i+1)*q.out])
+		}
+	}
 }
 
 // matMulTPanels is the prefill form (m > maxInt8M). The activations are
