@@ -130,8 +130,9 @@ func (l *Layer) Forward(b backend.Backend, x backend.Value, pos []int, state any
 // [B, KVH, Nv, Dh]; keys get k_norm (HF applies it after repeat_kv, which
 // is the same per head).
 func (a *Attention) ImageKV(b backend.Backend, states backend.Value) (k, v backend.Value) {
-	k = splitHeads(b, b.Linear(states, b.Weight(a.K), nil), a.KVHeads, a.HeadDim) // [B, KVH, Nv, Dh]
-	v = splitHeads(b, b.Linear(states, b.Weight(a.V), nil), a.KVHeads, a.HeadDim) // [B, KVH, Nv, Dh]
+	kv := backend.Linears(b, states, []backend.Value{b.Weight(a.K), b.Weight(a.V)}, nil) // [B, Nv, KVH·Dh] ×2
+	k = splitHeads(b, kv[0], a.KVHeads, a.HeadDim)                                       // [B, KVH, Nv, Dh]
+	v = splitHeads(b, kv[1], a.KVHeads, a.HeadDim)                                       // [B, KVH, Nv, Dh]
 	return a.KNorm.Forward(b, k), v
 }
 

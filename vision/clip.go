@@ -224,9 +224,10 @@ func (a *CLIPAttention) Forward(b backend.Backend, x backend.Value, heads int) b
 		v = b.Reshape(v, n, t, heads, dh) // [N, T, H, Dh]
 		return b.Transpose(v, 0, 2, 1, 3) // [N, H, T, Dh]
 	}
-	q := split(a.Q.Forward(b, x))
-	k := split(a.K.Forward(b, x))
-	v := split(a.V.Forward(b, x))
+	qkv := backend.Linears(b, x, // one pass over the three projections
+		[]backend.Value{b.Weight(a.Q.Weight), b.Weight(a.K.Weight), b.Weight(a.V.Weight)},
+		[]backend.Value{b.Weight(a.Q.Bias), b.Weight(a.K.Bias), b.Weight(a.V.Bias)}) // [N, T, D] ×3
+	q, k, v := split(qkv[0]), split(qkv[1]), split(qkv[2])
 	o := b.Attention(q, k, v, backend.AttnOpts{Scale: float32(1 / math.Sqrt(float64(dh)))}) // [N, H, T, Dh]
 	o = b.Reshape(b.Transpose(o, 0, 2, 1, 3), n, t, d)                                      // [N, T, D]
 	return a.Out.Forward(b, o)

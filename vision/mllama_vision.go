@@ -364,9 +364,8 @@ func (a *MllamaVisionAttention) Forward(b backend.Backend, x, mask backend.Value
 		v = b.Reshape(v, mm, t, heads, dh) // [M, T, H, Dh]
 		return b.Transpose(v, 0, 2, 1, 3)  // [M, H, T, Dh]
 	}
-	q := split(b.Linear(x, b.Weight(a.Q), nil))
-	k := split(b.Linear(x, b.Weight(a.K), nil))
-	v := split(b.Linear(x, b.Weight(a.V), nil))
+	qkv := backend.Linears(b, x, []backend.Value{b.Weight(a.Q), b.Weight(a.K), b.Weight(a.V)}, nil) // [M, T, D] ×3
+	q, k, v := split(qkv[0]), split(qkv[1]), split(qkv[2])
 	o := b.Attention(q, k, v, backend.AttnOpts{Scale: float32(1 / math.Sqrt(float64(dh))), Mask: mask}) // [M, H, T, Dh]
 	o = b.Reshape(b.Transpose(o, 0, 2, 1, 3), mm, t, d)                                                 // [M, T, D]
 	return b.Linear(o, b.Weight(a.O), nil)

@@ -55,6 +55,9 @@ func transpose8x8(src *float32, lds int, dst *float32, ldd int, alpha float32)
 func transpose4x8(src *float32, lds int, dst *float32, ldd int, alpha float32)
 
 //go:noescape
+func transpose6x8(src *float32, lds int, dst *float32, ldd int, alpha float32)
+
+//go:noescape
 func saxpyAVX2(n int, alpha float32, x, y *float32)
 
 func hasAVX2FMA() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
@@ -189,8 +192,8 @@ func saxpyAsm(n int, alpha float32, x, y []float32) {
 // registers.
 const transBlock = 8
 
-// packTAsm is the vectorised twin of packTGo: 8×8 and 4×8 register
-// transposes, with packTGo for the ragged edges.
+// packTAsm is the vectorised twin of packTGo: 8×8, 6×8 (the AVX2 tile
+// height) and 4×8 register transposes, with packTGo for the ragged edges.
 func packTAsm(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha float32) {
 	if rows == 0 || cols == 0 {
 		return
@@ -204,6 +207,12 @@ func packTAsm(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha 
 		for p := 0; p < cols8; p += transBlock {
 			transpose8x8(&src[i*lds+p], lds, &dst[p*ldd+i], ldd, alpha)
 		}
+	}
+	if i+avx2MR <= rows {
+		for p := 0; p < cols8; p += transBlock {
+			transpose6x8(&src[i*lds+p], lds, &dst[p*ldd+i], ldd, alpha)
+		}
+		i += avx2MR
 	}
 	if i+half <= rows {
 		for p := 0; p < cols8; p += transBlock {

@@ -9,11 +9,11 @@ import (
 )
 
 // TestPackT compares each level's transposing copy with packTGo on ragged
-// shapes (rows and columns not multiples of the 8×8 or 4×8 blocks).
+// shapes (rows and columns not multiples of the 8×8, 6×8 or 4×8 blocks).
 func TestPackT(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	for _, im := range allImpls(t) {
-		for _, rows := range []int{1, 3, 4, 5, 8, 11, 12, 13, 32} {
+		for _, rows := range []int{1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 32} {
 			for _, cols := range []int{1, 7, 8, 9, 17, 64} {
 				lds, ldd := cols+5, rows+2
 				src := randSlice(r, rows*lds)
