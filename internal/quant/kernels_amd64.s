@@ -343,9 +343,11 @@ dqDone:
 
 // func q8RowsAVX2(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, xq *int8, xdx *float32, y *float32)
 //
-// One block (32 bytes) per step with the sign trick: |xq| is the unsigned
-// operand of VPMADDUBSW and q·sign(xq) the signed one, so no pair sum can
-// saturate (2·127·127 < 32767); VPMADDWD against ones widens to int32.
+// The sign trick: |xq| is the unsigned operand of VPMADDUBSW and
+// q·sign(xq) the signed one, so no pair sum can saturate
+// (2·127·127 < 32767); VPMADDWD against ones widens to int32. Two blocks
+// per step into two accumulators (Y0, Y6), so consecutive blocks do not
+// wait on each other's FMA; an odd last block runs alone.
 TEXT ·q8RowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ rows+0(FP), R8
 	MOVQ nb+8(FP), R9
@@ -355,7 +357,7 @@ TEXT ·q8RowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ ldd+40(FP), R11
 	SHLQ $2, R11
 	MOVQ xq+48(FP), R12
-	MOVQ xdx+56(FP), R14
+	MOVQ xdx+56(FP), R13
 	MOVQ y+64(FP), DX
 	MOVL $0x80, AX
 	MOVD AX, X15
@@ -370,12 +372,15 @@ TEXT ·q8RowsAVX2(SB), NOSPLIT, $0-72
 
 avx2Row:
 	VXORPS Y0, Y0, Y0
+	VXORPS Y6, Y6, Y6
 	XORQ AX, AX
 	MOVQ DI, BX
 	MOVQ R9, CX
+	SHRQ $1, CX
+	JZ   avx2Odd
 
-avx2Block:
-	PREFETCHT0 1024(SI)(AX*1)
+avx2Pair:
+	PREFETCHT0 512(SI)(AX*1)
 	VMOVDQU (SI)(AX*1), Y1
 	VPXOR   Y15, Y1, Y1
 	VMOVDQU (R12)(AX*1), Y2
@@ -384,14 +389,42 @@ avx2Block:
 	VPMADDUBSW Y1, Y3, Y4
 	VPMADDWD Y14, Y4, Y4
 	VCVTDQ2PS Y4, Y4
-	VMULPS  (R14)(AX*1), Y4, Y4
+	VMULPS  (R13)(AX*1), Y4, Y4
 	VBROADCASTSS (BX), Y5
 	VFMADD231PS Y4, Y5, Y0
-	ADDQ $32, AX
-	ADDQ $4, BX
+	VMOVDQU 32(SI)(AX*1), Y7
+	VPXOR   Y15, Y7, Y7
+	VMOVDQU 32(R12)(AX*1), Y8
+	VPABSB  Y8, Y9
+	VPSIGNB Y8, Y7, Y7
+	VPMADDUBSW Y7, Y9, Y10
+	VPMADDWD Y14, Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VMULPS  32(R13)(AX*1), Y10, Y10
+	VBROADCASTSS 4(BX), Y11
+	VFMADD231PS Y10, Y11, Y6
+	ADDQ $64, AX
+	ADDQ $8, BX
 	DECQ CX
-	JNZ  avx2Block
+	JNZ  avx2Pair
 
+avx2Odd:
+	TESTQ $1, R9
+	JZ   avx2Sum
+	VMOVDQU (SI)(AX*1), Y1
+	VPXOR   Y15, Y1, Y1
+	VMOVDQU (R12)(AX*1), Y2
+	VPABSB  Y2, Y3
+	VPSIGNB Y2, Y1, Y1
+	VPMADDUBSW Y1, Y3, Y4
+	VPMADDWD Y14, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS  (R13)(AX*1), Y4, Y4
+	VBROADCASTSS (BX), Y5
+	VFMADD231PS Y4, Y5, Y0
+
+avx2Sum:
+	VADDPS Y6, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
 	VMOVHLPS X0, X0, X1
