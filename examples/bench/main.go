@@ -30,6 +30,7 @@ import (
 
 	"github.com/fovea-ml/fovea/crossattn"
 	"github.com/fovea-ml/fovea/decoder"
+	"github.com/fovea-ml/fovea/internal/arena"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
 	"github.com/fovea-ml/fovea/internal/blas"
@@ -54,6 +55,10 @@ const (
 	bytesPerMiB    = 1 << 20
 	kibPerMiB      = 1 << 10
 	flopsPerMulAdd = 2
+	minSgemmReps   = 10
+	memBWFloats    = 128 << 20 // 512 MiB, about one F32 SmolLM2-135M
+	floatBytes     = 4
+	maxThreads     = 64
 )
 
 type result map[string]float64
@@ -61,7 +66,7 @@ type result map[string]float64
 func main() {
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	reps := flag.Int("reps", 3, "timed repetitions per figure (best is reported)")
-	only := flag.String("only", "", "comma-separated subset: sgemm,vit,prefill,decode,unified,crossattn,train")
+	only := flag.String("only", "", "comma-separated subset: sgemm,membw,vit,prefill,decode,unified,crossattn,train")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -101,6 +106,7 @@ func run(asJSON bool, reps int, only string) error {
 		}
 	}
 	add("sgemm", func() error { benchSgemm(res, reps); return nil })
+	add("membw", func() error { benchMemBW(res, reps); return nil })
 	add("vit", func() error { return benchViT(res, reps) })
 	add("prefill", func() error { return benchDecoder(res, reps, true, false) })
 	add("decode", func() error {
@@ -185,11 +191,34 @@ func benchSgemm(res result, reps int) {
 	n := sgemmSize
 	rng := rand.New(rand.NewPCG(randomSeed, 1))
 	a, b, c := randSlice(rng, n*n), randSlice(rng, n*n), make([]float32, n*n)
-	d, _ := best(reps, func() error {
+	// One product takes tens of ms: time more of them than the other
+	// figures (as the PyTorch reference does) so that noise shows less.
+	d, _ := best(max(reps, minSgemmReps), func() error {
 		blas.Sgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
 		return nil
 	})
 	res["sgemm_1024_gflops"] = flopsPerMulAdd * float64(n*n*n) / d.Seconds() / 1e9
+}
+
+// benchMemBW measures the memory read bandwidth the decode figures are
+// bound by: every thread streams its share of a buffer four times the
+// size of any cache, laid out as the model weights are (internal/arena:
+// huge pages where the OS allows). A decode step reads every weight once,
+// so mem_read_gbs / (weight bytes per token) is its roofline.
+func benchMemBW(res result, reps int) {
+	buf := arena.New(arena.FloatsSize(memBWFloats)).Floats(memBWFloats)
+	for i := range buf {
+		buf[i] = float32(i & 0xff)
+	}
+	threads := runtime.GOMAXPROCS(0)
+	var sink [maxThreads]float32
+	d, _ := best(reps, func() error {
+		blas.Parallel(threads, func(t int) {
+			sink[t%maxThreads] += blas.Max(buf[len(buf)*t/threads : len(buf)*(t+1)/threads])
+		})
+		return nil
+	})
+	res["mem_read_gbs"] = float64(len(buf)*floatBytes) / d.Seconds() / 1e9
 }
 
 // newViT builds a CLIP ViT-B/16 with random weights.

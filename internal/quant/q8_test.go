@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/stretchr/testify/require"
 )
@@ -144,4 +145,42 @@ func TestMatMulTPanicsOnShortSlices(t *testing.T) {
 	require.PanicsWithValue(t,
 		"quant.Q8Matrix.MatMulT: W [3 32], m=2: x has 32 (need 64), y has 6 (need 6)",
 		func() { q.MatMulT(make([]float32, 6), make([]float32, 32), 2) })
+}
+
+// TestMatMulTGroup checks the grouped product against one MatMulT per
+// matrix (the same kernels on the same quantized activations: equal bit
+// for bit) on every level, decode-sized and prefill row counts, and that
+// a member of another kind makes it decline.
+func TestMatMulTGroup(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	const in = 96
+	var ms []*Q8Matrix
+	var group []backend.PreparedMatrix
+	for _, out := range []int{40, 7, 129} {
+		q, err := QuantizeQ8_0(randTensor(r, 1, out, in))
+		require.NoError(t, err)
+		ms = append(ms, q)
+		group = append(group, q)
+	}
+	for _, l := range SupportedLevels() {
+		k := kernelFor(l)
+		for _, m := range []int{1, 3, maxInt8M, maxInt8M + 5} {
+			x := randTensor(r, 1, m, in).Data
+			ys := make([][]float32, len(ms))
+			for g, q := range ms {
+				ys[g] = make([]float32, m*q.out)
+			}
+			ms[0].matMulTGroup(k, ys, x, m, ms)
+			for g, q := range ms {
+				want := make([]float32, m*q.out)
+				q.matMulT(k, want, x, m)
+				require.Equal(t, want, ys[g], "%v m=%d matrix %d", l, m, g)
+			}
+		}
+	}
+	ys := [][]float32{make([]float32, 40), make([]float32, 7), make([]float32, 129)}
+	require.True(t, ms[0].MatMulTGroup(ys, randTensor(r, 1, 1, in).Data, 1, group))
+	other, err := QuantizeQ8_0(randTensor(r, 1, 5, 2*in)) // another In
+	require.NoError(t, err)
+	require.False(t, ms[0].MatMulTGroup(ys[:2], randTensor(r, 1, 1, in).Data, 1, []backend.PreparedMatrix{ms[0], other}))
 }
