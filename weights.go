@@ -56,9 +56,10 @@ type Quantization int
 
 const (
 	// F32 keeps every weight in float32 (exact; the default). The Linear
-	// weights (the names Q8_0 compresses) are also packed once for the
-	// sgemm kernels (backend.PrepareF32), at the cost of a second float32
-	// copy of them in memory.
+	// weights (the names Q8_0 compresses) are packed once for the sgemm
+	// kernels (backend.PrepareF32) into one huge-page block; every product
+	// reads the packed copy, so the checkpoint's own (memory-mapped) copy
+	// is only read while packing.
 	F32 Quantization = iota
 	// Q8_0 stores attention/MLP projections and the LM head as 8-bit
 	// blocks of 32 with a float32 scale (internal/quant): about 3.6× less

@@ -44,11 +44,19 @@
 // extensions of fused.go with a type assertion and fall back to the plain
 // ops (the graph backend has none): HeadSplitter (head split + RoPE in
 // one pass), MergedAttention (attention written as [B, T, H·Dh], no merge
-// transpose), GatedActivator (act(gate)·up) and ResidualLinear (res +
+// transpose), GatedActivator (act(gate)·up), ResidualLinear (res +
 // x·wᵀ + b; the sgemm starts from the residual with beta = 1, and Linear
-// adds a bias the same way). PrepareF32 packs Linear weights once into
-// blas.PackedMatrix panels for Eager.Prepared, so sgemm never transposes
-// or repacks W per call (exact float32; one extra copy in memory). RoPE
+// adds a bias the same way) and MultiLinear (one input through several
+// weights — q/k/v, gate/up — in one pass; Linears is the helper layers
+// call). Eager.LinearMulti hands prepared weights of one kind to their
+// GroupMatMul (one fork-join, one stream over all the weights, the
+// activations packed or quantized once) and multiplies any other mix one
+// weight at a time. PrepareF32 packs Linear weights once into
+// blas.PackedMatrix panels for Eager.Prepared, carved in the order given
+// from one huge-page arena, so sgemm never transposes or repacks W per
+// call and decode steps stream the weights as one sequence (exact
+// float32; the panels serve every product and Row, so only the packed
+// copy is read afterwards). RoPE
 // caches cos/sin for positions [0, n) in an immutable table published
 // through an atomic pointer and grown by doubling under a mutex, so a
 // RoPE call does no trigonometry and stays safe for concurrent use.

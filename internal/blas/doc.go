@@ -50,32 +50,55 @@
 // kc×nc block of B̃ sits in L3. Partial tiles at the bottom/right edges are
 // computed into a scratch tile and added to C, so the assembly never
 // handles ragged shapes. Packing the transposed cases (A not transposed,
-// B transposed — the Y = X·Wᵀ of every linear layer) goes through 8×8 and
-// 4×8 AVX register transposes (packTAsm, twin packTGo). Panels are 64-byte
+// B transposed — the Y = X·Wᵀ of every linear layer) goes through 8×8,
+// 6×8 (one AVX2 tile height: Ã panels of 6 rows need no scalar rows; +7%
+// single-thread sgemm on prefill shapes) and 4×8 AVX register transposes
+// (packTAsm, twin packTGo). Panels are 64-byte
 // aligned. With beta == 0 the first kc-slice stores into C without reading
 // it and later slices accumulate; any other beta ≠ 1 scales C once first.
 //
 // Pre-packed B: PackB packs a whole op(B) once into panels of k×nr that
 // span the full depth (so any kc-slice of a panel is contiguous) for one
-// level; SgemmPacked multiplies by it without repacking, with a single
-// fork-join per call: each goroutine owns whole column panels or whole
-// row tiles of C (splitWork picks whichever leaves the busiest goroutine
-// fewer tiles; columns on a tie, since then no one owns a ragged row
-// tile) and runs jc → pc → ic (packing its own Ã) → jr → ir. PackedMatrix
-// wraps a Linear weight W [Out, In] for Y = X·Wᵀ (backend.PreparedMatrix:
-// Dims, MatMulT, Row). It keeps a reference to the caller's row-major W
-// too: for m ≤ SmallM rows MatMulT calls GemvT on it, because reading the
-// panels through the 12×32 register tile is compute-bound at m = 1
-// (measured ~15 GB/s vs ~50–65 GB/s in cache, ≥ equal from DRAM).
+// level; PackBInto writes them to a caller's buffer (PrepareF32 carves
+// every weight of a model from one huge-page arena, internal/arena, in
+// the order the forward pass reads them). SgemmPacked multiplies by it
+// without repacking, with a single fork-join per call: each goroutine
+// owns whole column panels or whole row tiles of C (splitWork picks
+// whichever leaves the busiest goroutine fewer tiles; columns on a tie,
+// since then no one owns a ragged row tile) and runs column block → pc →
+// ic (packing its own Ã) → jr → ir. SgemmPackedGroup does the same for
+// one A against several packed B's of the same depth (the q/k/v or
+// gate/up projections of one activation): each block of A is packed once
+// for all of them, and their panels are split among the goroutines as one
+// sequence. PackedMatrix wraps a Linear weight W [Out, In] for Y = X·Wᵀ
+// (backend.PreparedMatrix: Dims, MatMulT, Row); its panels serve every
+// product and embedding lookups, so the row-major W is not retained.
+//
+// # Panel gemv (small m on packed weights)
+//
+// For m ≤ SmallM rows (a decode step) SgemmPacked and SgemmPackedGroup
+// skip the register tile, which would waste mr−m of its rows, and stream
+// the panels once: sgemvP<nr>M<m> (gen_asm.go gemvPanels) computes
+// y[i, panel] = Σ_p x[i, p]·panel[p, :] for m ≤ 4 rows (nr = 16) or 2
+// (nr = 32) per pass, the k loop unrolled into separate accumulators to
+// hide the FMA latency, B̃ read by the FMAs straight from memory when
+// m = 1, and a PREFETCHT0 panelPrefetch (512) bytes ahead. The panels of
+// all products form one contiguous stream split into one range per
+// goroutine, with a goroutine per minGemvBytesPerThread (128 KiB) of
+// weights: the product is memory-bound, so the split follows bytes, not
+// flops. Measured on the 2-core AVX2 machine over the 537 MB of
+// SmolLM2-135M weights: 21.4 GB/s, the same as a plain 2-thread read of
+// the same memory (21.4–22.5); the prefetch distance was swept (256 B to
+// 8 KiB, T0/T1/NTA): 512 B won, 4 KiB lost ~20%. gemvPanelsGo is the twin
+// (and the LevelGo path).
 //
 // # GemvT (small-m Y = X·Wᵀ)
 //
-// GemvT is the project's one float32 decode-step product, y [m, Out] =
-// x [m, In]·Wᵀ on a row-major W [Out, In] for m ≤ SmallM: used by
-// PackedMatrix, backend.Eager.Linear (unprepared weights) and, for SmallM
-// and the Parallel fork-join helper, package quant. Whole 16-row tiles of
-// W are split across goroutines (one below minSmallParallelWork
-// multiply-adds); each tile is multiplied with all m rows while in cache
+// GemvT is the float32 decode-step product on a row-major W [Out, In],
+// y [m, Out] = x [m, In]·Wᵀ for m ≤ SmallM: backend.Eager.Linear uses it
+// for weights that were not prepared (fovea's F32Compact load). Whole
+// 16-row tiles of W are split across goroutines (one per
+// minGemvBytesPerThread of W); each tile is multiplied with all m rows while in cache
 // by the level's row-dot kernel (sdotRowsAVX2: one sequential stream per
 // weight row, eight ymm accumulators; sdotRowsGo at LevelGo). The AVX-512
 // level uses the same ymm kernel: a zmm version (four zmm accumulators)
@@ -85,12 +108,25 @@
 // 576×1536 / 1536×576 and tying at m = 4. GemvTRef (float64 sums) is the
 // test oracle.
 //
-// Threading: B̃ is packed once per (jc, pc) block, shared, by all
-// goroutines; the goroutines then split the rows of C in whole register
-// tiles, each packing its own Ã, or split the column panels when C has too
-// few rows. At most runtime.GOMAXPROCS(0) goroutines (2 here), and fewer
-// for small problems (one per minFlopsPerThread of work). m == 1 is routed
-// to Sgemv.
+// # Threading
+//
+// parallel (exported as Parallel for package quant and backend) runs
+// f(0..n−1) with the caller taking the last share. It hands the other
+// shares to a pool of GOMAXPROCS−1 persistent helper goroutines (pool.go)
+// that poll for the next job for spinWait (200 µs) after each one and
+// then park: a decode step is ~100 short products a few µs apart, and
+// waking a parked thread per product cost a third of the bandwidth
+// (13–14 GB/s against 21 GB/s with the pool on the same stream). The
+// spin is bounded so that an idle or shared machine gets its cores back.
+// One job uses the pool at a time; a concurrent or nested call starts
+// goroutines instead, so callers never wait for one another.
+//
+// In the unpacked Sgemm, B̃ is packed once per (jc, pc) block, shared by
+// all goroutines; the goroutines then split the rows of C in whole
+// register tiles, each packing its own Ã, or split the column panels when
+// C has too few rows. At most runtime.GOMAXPROCS(0) goroutines, and fewer
+// for small problems (one per minFlopsPerThread of work). m == 1 is
+// routed to Sgemv.
 //
 // # gemv, dot, axpy
 //
@@ -150,5 +186,6 @@
 // (shared by its WithThreads copies) owns a sync.Pool of per-goroutine
 // Ã/edge-tile packing buffers (gemmScratch), so sgemm calls do not
 // allocate them; the kc×nc B̃ block of the unpacked Sgemm is still
-// allocated per call.
+// allocated per call. The worker pool (see Threading) is the one
+// process-wide resource: threads, holding no data between jobs.
 package blas

@@ -9,9 +9,6 @@ const (
 	// reused from cache for all m rows) instead of running the blocked
 	// sgemm, whose packing copy of W costs more than the product here.
 	SmallM = 8
-	// minSmallParallelWork is the multiply-add count (m·Out·In) below
-	// which GemvT stays on the calling goroutine.
-	minSmallParallelWork = 1 << 17
 	// rowTile is the number of weight rows a goroutine multiplies with
 	// every activation row before moving on (rowTile·In floats stay in
 	// L1/L2).
@@ -25,7 +22,8 @@ func GemvT(y, x, w []float32, m, out, in int) { defaultImpl.GemvT(y, x, w, m, ou
 // GemvT computes y [m, Out] = x [m, In]·Wᵀ for a row-major W [Out, In],
 // overwriting y: the small-m (decode) form of a Linear layer, meant for
 // m ≤ SmallM. Whole rowTile-row tiles of W are split across goroutines
-// (im's thread count, one when m·Out·In < minSmallParallelWork); each
+// (a goroutine per minGemvBytesPerThread of W, at most im's thread
+// count); each
 // tile is multiplied with all m activation rows by the level's row-dot
 // kernel (one sequential stream per weight row) while it is in cache, so
 // each weight float is read from memory once. It panics when a slice is
@@ -41,12 +39,8 @@ func (im *Impl) GemvT(y, x, w []float32, m, out, in int) {
 		clear(y[:m*out])
 		return
 	}
-	threads := im.maxThreads()
-	if m*out*in < minSmallParallelWork {
-		threads = 1
-	}
 	tiles := (out + rowTile - 1) / rowTile
-	threads = min(threads, tiles)
+	threads := min(im.maxThreads(), max(1, out*in*floatBytes/minGemvBytesPerThread), tiles)
 	parallel(threads, func(t int) {
 		lo, hi := min(out, tiles*t/threads*rowTile), min(out, tiles*(t+1)/threads*rowTile)
 		for r0 := lo; r0 < hi; r0 += rowTile {

@@ -43,8 +43,12 @@
 //     not grouped. The activation quantizer is AVX-512 too (q8QuantVNNI,
 //     ~10× the Go loop: 205 ns vs 2.0 µs for In = 576).
 //   - avx2: the sign trick. VPMADDUBSW(|xq|, q·sign(xq)) cannot saturate
-//     (2·127·127 < 32767); VPMADDWD with ones widens to int32. Activation
-//     quantization in Go.
+//     (2·127·127 < 32767); VPMADDWD with ones widens to int32. Two blocks
+//     per step into two accumulators, so one block's FMA does not wait on
+//     the previous one (+11% in cache on the 2-core AVX2 machine, where
+//     the kernel is compute-bound at ~8 GB/s per core: the integer
+//     multiplies of 256-bit vectors take two passes through one pipe on
+//     that CPU). Activation quantization in Go.
 //   - go: portable loops (also the purego / non-amd64 build).
 //
 // Every kernel has a Go twin the tests compare against: rowsGo (block
@@ -64,24 +68,25 @@
 //
 // # Threading and buffers
 //
-// Decode (m ≤ maxInt8M): when m·Out·In ≥ minParallelWork (2^21) the output
-// rows are split, in tiles of 32 rows, into runtime.GOMAXPROCS(0)
-// contiguous ranges, one goroutine each through blas.Parallel (the caller
-// runs the last). Below that one core already streams the matrix at
-// 14–16 GB/s and a second goroutine costs more than it saves (measured:
-// 1536×576 ties, 576×576 loses 25%; 6144×576 and the LM head gain
-// 30–40%). For 1 < m ≤ maxInt8M each goroutine streams a 32-row tile
+// Decode (m ≤ maxInt8M): the output rows are split, in tiles of 32 rows,
+// into contiguous ranges, one goroutine per minParallelBytes (128 KiB) of
+// weights and at most runtime.GOMAXPROCS(0), through blas.Parallel, whose
+// persistent helpers make the fork-join ~1 µs (with a goroutine started
+// per call the break-even was ~2 MB, which left most SmolLM2 matrices on
+// one core). For 1 < m ≤ maxInt8M each goroutine streams a 32-row tile
 // against every activation row, so the tile is read from memory once.
-// Prefill splits the dequantization and the activation rounding the same
-// way; blas.Sgemm does its own threading.
+// MatMulTGroup (backend.GroupMatMul) multiplies one input by several
+// matrices of the same In — the q/k/v and gate/up projections — with the
+// activations quantized once and the rows of all matrices split as one
+// sequence. Prefill splits the dequantization and the activation rounding
+// the same way; blas.Sgemm does its own threading.
 //
-// The quantized activations and the float32 panels come from sync.Pools
-// in a scratch value that all matrices of one QuantizeModel call share
-// (QuantizeQ8_0 gives each matrix its own), so steady-state calls do not
-// allocate. A persistent spinning worker pool was tried in place of
-// blas.Parallel's goroutines and dropped: on the shared 2-core machine a
-// spinning worker competes with the caller and other processes, and
-// decode fell from ~65 to ~35 tok/s under load.
+// QuantizeModel carves every matrix from one internal/arena block (huge
+// pages where the OS allows) in the order listed, which is the order the
+// forward pass reads them, and quantizes them in parallel. The quantized
+// activations and the float32 panels come from sync.Pools in a scratch
+// value that all matrices of one QuantizeModel call share (QuantizeQ8_0
+// gives each matrix its own), so steady-state calls do not allocate.
 //
 // # Accuracy
 //
