@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -122,6 +123,9 @@ func run(asJSON bool, reps int, only string) error {
 		if err := s(); err != nil {
 			return err
 		}
+		// Hand the finished step's models back to the OS, so that peak
+		// RSS is the largest step's, not the sum of garbage.
+		debug.FreeOSMemory()
 	}
 	res["peak_rss_mb"] = peakRSSMiB()
 	return report(res, asJSON)
@@ -164,12 +168,15 @@ func report(res result, asJSON bool) error {
 }
 
 // best runs fn once to warm up, then reps times, and returns the fastest.
+// Each timed run starts after a garbage collection, so it does not pay
+// for the previous run's garbage.
 func best(reps int, fn func() error) (time.Duration, error) {
 	if err := fn(); err != nil {
 		return 0, err
 	}
 	bestD := time.Duration(math.MaxInt64)
 	for i := 0; i < reps; i++ {
+		runtime.GC()
 		t0 := time.Now()
 		if err := fn(); err != nil {
 			return 0, err
