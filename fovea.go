@@ -162,6 +162,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
+	releasePrepared(table)
 	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {

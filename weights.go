@@ -58,12 +58,13 @@ const (
 	// F32 keeps every weight in float32 (exact; the default). The Linear
 	// weights (the names Q8_0 compresses) are packed once for the sgemm
 	// kernels (backend.PrepareF32) into one huge-page block; every product
-	// reads the packed copy, so the checkpoint's own (memory-mapped) copy
-	// is only read while packing.
+	// reads the packed copy and the row-major one is released after
+	// loading, so the model holds one float32 copy.
 	F32 Quantization = iota
 	// Q8_0 stores attention/MLP projections and the LM head as 8-bit
 	// blocks of 32 with a float32 scale (internal/quant): about 3.6× less
-	// memory traffic per decoded token, at a small loss of accuracy.
+	// memory traffic per decoded token, at a small loss of accuracy. The
+	// float32 copies of the quantized weights are released after loading.
 	Q8_0
 	// F32Compact keeps the float32 weights as the checkpoint stores them,
 	// with no packed copy: least memory, slower prefill (weights are
@@ -108,4 +109,17 @@ func prepareWeights(a architecture, q Quantization) (map[*tensor.Tensor]backend.
 		}
 	}
 	return backend.PrepareF32(lin)
+}
+
+// releasePrepared drops the float32 data of every weight that has a
+// prepared form (packed panels or Q8_0 blocks). The eager backend reads a
+// prepared weight only through the table (Linear, and Row for a tied
+// embedding), and a loaded Model exposes no weights, so the row-major
+// copy would only double the memory: after it, a model holds one copy of
+// each Linear weight (F32: the packed panels; Q8_0: the blocks). The
+// tensors stay as the table's keys, shapes intact.
+func releasePrepared(table map[*tensor.Tensor]backend.PreparedMatrix) {
+	for t := range table {
+		t.Data = nil
+	}
 }

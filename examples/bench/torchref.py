@@ -6,6 +6,10 @@ Run side by side with the Go benchmark, on the same machine, in the same session
     OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 examples/bench/torchref.py
     go run ./examples/bench -json
 
+OPENBLAS_CORETYPE picks OpenBLAS's kernels: SkylakeX needs AVX-512 (the CPU dies with SIGILL,
+silently, without it), so on an AVX2-only CPU use Zen (AMD) or Haswell (Intel); the script
+refuses an AVX-512 core type on a CPU without AVX-512 instead of crashing.
+
 Prints one JSON object with the keys the Go command prints (the subset PyTorch can measure):
 sgemm_1024_gflops, vit_b16_encode_ms, prefill_256_tok_s, decode_64_tok_s, unified_ttft_ms.
 The models are written here in plain torch (no transformers dependency) with the same layer
@@ -13,10 +17,32 @@ structure as HF's CLIPVisionModel and LlamaForCausalLM; only timing is compared.
 """
 import json
 import math
+import os
 import sys
 import time
 
-import torch
+# OpenBLAS core types whose kernels use AVX-512 instructions.
+AVX512_CORETYPES = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def check_coretype():
+    """Exit with a message when OPENBLAS_CORETYPE asks for AVX-512 kernels this CPU lacks."""
+    core = os.environ.get("OPENBLAS_CORETYPE", "").lower()
+    if core not in AVX512_CORETYPES:
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return
+    if "avx512f" not in flags:
+        sys.exit(f"torchref: OPENBLAS_CORETYPE={core} needs AVX-512, which this CPU lacks; "
+                 "use OPENBLAS_CORETYPE=Zen (AMD) or Haswell (Intel)")
+
+
+check_coretype()  # before torch loads OpenBLAS
+
+import torch  # noqa: E402
 import torch.nn.functional as F
 
 THREADS = 2
