@@ -14,12 +14,14 @@ import (
 // TestGoldenCheckpointsBindExactly loads every golden checkpoint through
 // the reader and binder (Load fails on any missing or unexpected tensor),
 // then checks that every bound weight equals the file's bits and that
-// every tensor in the file was bound.
+// every tensor in the file was bound. F32Compact keeps the bound tensors
+// as they are (the default releases the row-major copies of prepared
+// weights; TestF32LoadPacksLinearWeights checks those against this load).
 func TestGoldenCheckpointsBindExactly(t *testing.T) {
 	for _, name := range []string{"llama_tiny", "clip_tiny", "llava_tiny", "llava_tiny_2img", "mllama_tiny", "mllama_tiny_gate0"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", name)
-			m, err := Load(context.Background(), dir, WithoutTokenizer())
+			m, err := Load(context.Background(), dir, WithoutTokenizer(), WithQuantization(F32Compact))
 			require.NoError(t, err)
 			named, err := namedWeights(m.impl)
 			require.NoError(t, err)
