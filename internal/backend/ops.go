@@ -436,18 +436,8 @@ func splitHeadsRoPE(xt *tensor.Tensor, heads int, pos []int, r *RoPE) *tensor.Te
 }
 
 // ropeInto writes the rotation of x [Dh] to dst [Dh]: ApplyRoPE, out of
-// place (rotate_half convention).
-func ropeInto(dst, x, cos, sin []float32) {
-	half := len(cos)
-	x0, x1 := x[:half], x[half:2*half]
-	d0, d1 := dst[:half], dst[half:2*half]
-	sin = sin[:half]
-	for i, c := range cos {
-		a, b := x0[i], x1[i]
-		d0[i] = a*c - b*sin[i]
-		d1[i] = b*c + a*sin[i]
-	}
-}
+// place (rotate_half convention), on blas's vector kernel.
+func ropeInto(dst, x, cos, sin []float32) { blas.RotateHalf(dst, x, cos, sin) }
 
 // Activations that internal/blas does not provide (cheap or rare).
 

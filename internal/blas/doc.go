@@ -142,8 +142,10 @@
 //
 // Softmax (stable, max-subtracted; a row of −Inf gives zeros, not NaN),
 // RMSNorm, LayerNorm (two-pass variance), SiLU, GELU (exact, via erfc),
-// GELUTanh (computed as x·σ(2u), no cancellation), QuickGELU, plus the
-// Max/ExpSub/Scale building blocks of streaming softmax. The exp-heavy
+// GELUTanh (computed as x·σ(2u), no cancellation), QuickGELU, RotateHalf
+// (RoPE on one head, HF's rotate_half convention; products and sums
+// rounded separately on every level, so levels agree bit for bit), plus
+// the Max/ExpSub/Scale building blocks of streaming softmax. The exp-heavy
 // parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU
 // and the exact GELU) have AVX2+FMA assembly on 8 lanes (also used at the
 // AVX-512 level) with Go twins (expSubGo, sigmoidMulGo, geluTanhGo,

@@ -464,6 +464,44 @@ func gemvPanels(nr, m int) {
 	p("")
 }
 
+// rotateHalf emits rotateHalfAVX2: HF's rotate_half RoPE on one head,
+// dst[:h] = x0·cos − x1·sin, dst[h:2h] = x1·cos + x0·sin with x0 = x[:h],
+// x1 = x[h:2h], for the first n (a positive multiple of 8) of the h
+// pairs. Separate multiplies and an add (no FMA), so it rounds exactly as
+// the Go twin rotateHalfGo.
+func rotateHalf() {
+	p("// func rotateHalfAVX2(dst, x, cos, sin *float32, half, n int)")
+	p("TEXT ·rotateHalfAVX2(SB), NOSPLIT, $0-48")
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ cos+16(FP), R8")
+	p("\tMOVQ sin+24(FP), R9")
+	p("\tMOVQ half+32(FP), CX")
+	p("\tLEAQ (SI)(CX*4), R10")
+	p("\tLEAQ (DI)(CX*4), R11")
+	p("\tMOVQ n+40(FP), CX")
+	p("\tXORQ AX, AX")
+	p("loop:")
+	p("\tVMOVUPS (SI)(AX*4), Y0")
+	p("\tVMOVUPS (R10)(AX*4), Y1")
+	p("\tVMOVUPS (R8)(AX*4), Y2")
+	p("\tVMOVUPS (R9)(AX*4), Y3")
+	p("\tVMULPS Y2, Y0, Y4")
+	p("\tVMULPS Y3, Y1, Y5")
+	p("\tVSUBPS Y5, Y4, Y4")
+	p("\tVMULPS Y2, Y1, Y6")
+	p("\tVMULPS Y3, Y0, Y7")
+	p("\tVADDPS Y7, Y6, Y6")
+	p("\tVMOVUPS Y4, (DI)(AX*4)")
+	p("\tVMOVUPS Y6, (R11)(AX*4)")
+	p("\tADDQ $8, AX")
+	p("\tCMPQ AX, CX")
+	p("\tJLT loop")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 // reduction emits a float32 reduction over x[0:n], n a positive multiple
 // of 8, with four independent ymm accumulators (32 floats per step):
 // kind "sum" Σx, "sumsq" Σx², "sqdev" Σ(x−c)² (c broadcast from the
@@ -951,6 +989,7 @@ func main() {
 			gemvPanels(nr, m)
 		}
 	}
+	rotateHalf()
 	reduction("sumAVX2", "sum")
 	reduction("sumSqAVX2", "sumsq")
 	reduction("sumSqDevAVX2", "sqdev")

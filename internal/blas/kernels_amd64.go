@@ -81,6 +81,7 @@ func bindAsm(im *Impl) {
 	im.dot, im.dot4, im.axpy, im.dotRows = sdotAsm, sdot4Asm, saxpyAsm, sdotRowsAsm
 	im.sum, im.sumSq, im.vmax, im.sumSqDev = sumAsm, sumSqAsm, maxAsm, sumSqDevAsm
 	im.rmsApply, im.lnApply = rmsApplyAsm, lnApplyAsm
+	im.rotateHalf = rotateHalfAsm
 	im.expSub, im.sigmoidMul, im.gelu, im.geluTanh = expSubAsm, sigmoidMulAsm, geluAsm, geluTanhAsm
 }
 
@@ -381,5 +382,22 @@ func gemvPanelsAsm(nr int) func(k int, x []float32, ldx, m int, pan []float32, n
 			ks[mp-1](k, &x[i*ldx], ldx, unsafe.SliceData(pan), npan, &y[i*ldy], ldy)
 			i += mp
 		}
+	}
+}
+
+//go:noescape
+func rotateHalfAVX2(dst, x, cos, sin *float32, half, n int)
+
+// rotateHalfAsm runs the assembly on whole ymm vectors of each half and
+// the Go twin on the rest.
+func rotateHalfAsm(dst, x, cos, sin []float32) {
+	half := len(cos)
+	checkRotate(dst, x, cos, sin)
+	h8 := half &^ (vecLanes - 1)
+	if h8 > 0 {
+		rotateHalfAVX2(&dst[0], &x[0], &cos[0], &sin[0], half, h8)
+	}
+	if h8 < half {
+		rotateHalfTail(dst, x, cos, sin, h8)
 	}
 }

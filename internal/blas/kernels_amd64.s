@@ -1288,6 +1288,36 @@ done:
 	VZEROUPPER
 	RET
 
+// func rotateHalfAVX2(dst, x, cos, sin *float32, half, n int)
+TEXT ·rotateHalfAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ cos+16(FP), R8
+	MOVQ sin+24(FP), R9
+	MOVQ half+32(FP), CX
+	LEAQ (SI)(CX*4), R10
+	LEAQ (DI)(CX*4), R11
+	MOVQ n+40(FP), CX
+	XORQ AX, AX
+loop:
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS (R10)(AX*4), Y1
+	VMOVUPS (R8)(AX*4), Y2
+	VMOVUPS (R9)(AX*4), Y3
+	VMULPS Y2, Y0, Y4
+	VMULPS Y3, Y1, Y5
+	VSUBPS Y5, Y4, Y4
+	VMULPS Y2, Y1, Y6
+	VMULPS Y3, Y0, Y7
+	VADDPS Y7, Y6, Y6
+	VMOVUPS Y4, (DI)(AX*4)
+	VMOVUPS Y6, (R11)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT loop
+	VZEROUPPER
+	RET
+
 // func sumAVX2(x *float32, n int) float32
 TEXT ·sumAVX2(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI

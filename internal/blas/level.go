@@ -95,6 +95,8 @@ type Impl struct {
 	sum, sumSq, vmax func(x []float32) float32
 	sumSqDev         func(x []float32, c float32) float32
 	rmsApply         func(dst, x, w []float32, s float32)
+	// rotateHalf is RoPE on one head (twin rotateHalfGo).
+	rotateHalf func(dst, x, cos, sin []float32)
 	lnApply          func(dst, x, w, b []float32, c, s float32)
 	// scratch pools the sgemm packing buffers (*gemmScratch) of this
 	// level; shared by WithThreads copies, safe for concurrent use.
@@ -115,6 +117,7 @@ func ForLevel(l Level) (*Impl, error) {
 		level: l, gemm: gemmKernelGo, dot: sdotGo, dot4: sdot4Go, axpy: saxpyGo, dotRows: sdotRowsGo,
 		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo,
 		sum: sum, sumSq: sumSquares, vmax: maxGo, sumSqDev: sumSqDevGo, rmsApply: rmsApplyGo, lnApply: lnApplyGo,
+		rotateHalf: rotateHalfGo,
 		scratch: newScratchPool(),
 	}
 	im.gemvPanels = func(k int, x []float32, ldx, m int, pan []float32, npan int, y []float32, ldy int) {

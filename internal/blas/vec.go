@@ -281,3 +281,42 @@ func geluTanhGo(x []float32) {
 		x[i] = v * sigmoidf(2*u)
 	}
 }
+
+// RotateHalf applies rotary position embedding to one head with the
+// default kernels; see Impl.RotateHalf.
+func RotateHalf(dst, x, cos, sin []float32) { defaultImpl.RotateHalf(dst, x, cos, sin) }
+
+// RotateHalf is HF's apply_rotary_pos_emb on one head of 2h values in the
+// rotate_half convention: with h = len(cos) = len(sin), x0 = x[:h] and
+// x1 = x[h:2h], dst[:h] = x0·cos − x1·sin and dst[h:2h] = x1·cos + x0·sin.
+// dst may be x. Every level rounds the same way (two products, then one
+// sum, no FMA), so the result is identical across levels.
+func (im *Impl) RotateHalf(dst, x, cos, sin []float32) { im.rotateHalf(dst, x, cos, sin) }
+
+// checkRotate panics with the lengths when a slice is too short.
+func checkRotate(dst, x, cos, sin []float32) {
+	h := len(cos)
+	if len(sin) < h || len(x) < 2*h || len(dst) < 2*h {
+		panic(fmt.Sprintf("blas.RotateHalf: cos %d, sin %d, x %d, dst %d (need sin ≥ %d, x and dst ≥ %d)", h, len(sin), len(x), len(dst), h, 2*h))
+	}
+}
+
+// rotateHalfGo is the portable RotateHalf and the twin of the assembly.
+func rotateHalfGo(dst, x, cos, sin []float32) {
+	checkRotate(dst, x, cos, sin)
+	rotateHalfTail(dst, x, cos, sin, 0)
+}
+
+// rotateHalfTail rotates the pairs [from, h). The explicit conversions
+// round each product (the Go spec lets a compiler fuse x*y+z otherwise).
+func rotateHalfTail(dst, x, cos, sin []float32, from int) {
+	h := len(cos)
+	x0, x1 := x[:h], x[h:2*h]
+	d0, d1 := dst[:h], dst[h:2*h]
+	sin = sin[:h]
+	for i := from; i < h; i++ {
+		a, b, c, s := x0[i], x1[i], cos[i], sin[i]
+		d0[i] = float32(a*c) - float32(b*s)
+		d1[i] = float32(b*c) + float32(a*s)
+	}
+}

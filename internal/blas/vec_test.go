@@ -237,3 +237,31 @@ func TestVecKernelsMatchTwins(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateHalf checks every level's RoPE kernel against rotateHalfGo
+// bit for bit (no FMA anywhere) on half widths around the vector width,
+// in place too, and the Go twin against the float64 formula.
+func TestRotateHalf(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	for _, h := range []int{1, 3, 7, 8, 13, 32, 33, 64} {
+		x, cos, sin := randSlice(r, 2*h+3), randSlice(r, h), randSlice(r, h)
+		want := make([]float32, 2*h)
+		rotateHalfGo(want, x, cos, sin)
+		for i := 0; i < h; i++ {
+			a, b, c, s := float64(x[i]), float64(x[h+i]), float64(cos[i]), float64(sin[i])
+			require.InDelta(t, a*c-b*s, want[i], 1e-6)
+			require.InDelta(t, b*c+a*s, want[h+i], 1e-6)
+		}
+		for _, im := range allImpls(t) {
+			got := make([]float32, 2*h)
+			im.RotateHalf(got, x, cos, sin)
+			require.Equal(t, want, got, "%v h=%d", im.Level(), h)
+			in := append([]float32(nil), x[:2*h]...)
+			im.RotateHalf(in, in, cos, sin)
+			require.Equal(t, want, in, "%v h=%d in place", im.Level(), h)
+		}
+	}
+	require.PanicsWithValue(t, "blas.RotateHalf: cos 4, sin 4, x 7, dst 8 (need sin ≥ 4, x and dst ≥ 8)", func() {
+		RotateHalf(make([]float32, 8), make([]float32, 7), make([]float32, 4), make([]float32, 4))
+	})
+}
