@@ -97,7 +97,7 @@ type Impl struct {
 	rmsApply         func(dst, x, w []float32, s float32)
 	// rotateHalf is RoPE on one head (twin rotateHalfGo).
 	rotateHalf func(dst, x, cos, sin []float32)
-	lnApply          func(dst, x, w, b []float32, c, s float32)
+	lnApply    func(dst, x, w, b []float32, c, s float32)
 	// scratch pools the sgemm packing buffers (*gemmScratch) of this
 	// level; shared by WithThreads copies, safe for concurrent use.
 	scratch *sync.Pool
@@ -118,7 +118,7 @@ func ForLevel(l Level) (*Impl, error) {
 		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo,
 		sum: sum, sumSq: sumSquares, vmax: maxGo, sumSqDev: sumSqDevGo, rmsApply: rmsApplyGo, lnApply: lnApplyGo,
 		rotateHalf: rotateHalfGo,
-		scratch: newScratchPool(),
+		scratch:    newScratchPool(),
 	}
 	im.gemvPanels = func(k int, x []float32, ldx, m int, pan []float32, npan int, y []float32, ldy int) {
 		gemvPanelsGo(goNR, k, x, ldx, m, pan, npan, y, ldy)
