@@ -95,9 +95,9 @@ type Impl struct {
 	sum, sumSq, vmax func(x []float32) float32
 	sumSqDev         func(x []float32, c float32) float32
 	rmsApply         func(dst, x, w []float32, s float32)
+	lnApply          func(dst, x, w, b []float32, c, s float32)
 	// rotateHalf is RoPE on one head (twin rotateHalfGo).
 	rotateHalf func(dst, x, cos, sin []float32)
-	lnApply    func(dst, x, w, b []float32, c, s float32)
 	// scratch pools the sgemm packing buffers (*gemmScratch) of this
 	// level; shared by WithThreads copies, safe for concurrent use.
 	scratch *sync.Pool
