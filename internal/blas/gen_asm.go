@@ -679,26 +679,34 @@ func transposes() {
 			}
 		}
 	}
+	// lanes8 joins the 128-bit halves after unpack(8): Y0..Y3 = s0..s3 of
+	// rows 0-3, Y4..Y7 = s0..s3 of rows 4-7 → output rows in Y8..Y15.
+	lanes8 := func() {
+		for q := 0; q < 4; q++ {
+			p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+q, q, 8+q)
+		}
+		for q := 0; q < 4; q++ {
+			p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+q, q, 12+q)
+		}
+	}
+	// store8 writes the eight output rows, each with row(r).
+	store8 := func(row func(r int)) {
+		for r := 0; r < 8; r++ {
+			row(r)
+			if r < 7 {
+				p("\tADDQ R9, DI")
+			}
+		}
+		p("\tVZEROUPPER")
+		p("\tRET")
+		p("")
+	}
 	p("// func transpose8x8(src *float32, lds int, dst *float32, ldd int, alpha float32)")
 	p("TEXT ·transpose8x8(SB), NOSPLIT, $0-36")
 	load(8)
 	unpack(8)
-	// Y0..Y3 = s0..s3 of rows 0-3, Y4..Y7 = s0..s3 of rows 4-7.
-	for q := 0; q < 4; q++ {
-		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+q, q, 8+q)
-	}
-	for q := 0; q < 4; q++ {
-		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+q, q, 12+q)
-	}
-	for r := 0; r < 8; r++ {
-		p("\tVMOVUPS Y%d, (DI)", 8+r)
-		if r < 7 {
-			p("\tADDQ R9, DI")
-		}
-	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
+	lanes8()
+	store8(func(r int) { p("\tVMOVUPS Y%d, (DI)", 8+r) })
 	// 6×8: the AVX2 register tile has six rows, so packing Ã transposes
 	// six rows at a time. Two zero rows make it an 8×8 transpose; each
 	// output row keeps its first six floats (16 + 8 bytes stored).
@@ -708,23 +716,12 @@ func transposes() {
 	p("\tVXORPS Y6, Y6, Y6")
 	p("\tVXORPS Y7, Y7, Y7")
 	unpack(8)
-	for q := 0; q < 4; q++ {
-		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+q, q, 8+q)
-	}
-	for q := 0; q < 4; q++ {
-		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+q, q, 12+q)
-	}
-	for r := 0; r < 8; r++ {
+	lanes8()
+	store8(func(r int) {
 		p("\tVMOVUPS X%d, (DI)", 8+r)
 		p("\tVEXTRACTF128 $1, Y%d, X0", 8+r)
 		p("\tVMOVQ X0, 16(DI)")
-		if r < 7 {
-			p("\tADDQ R9, DI")
-		}
-	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
+	})
 	p("// func transpose4x8(src *float32, lds int, dst *float32, ldd int, alpha float32)")
 	p("TEXT ·transpose4x8(SB), NOSPLIT, $0-36")
 	load(4)

@@ -341,6 +341,24 @@ dqDone:
 	VZEROUPPER
 	RET
 
+// Q8BLOCK adds one block of one weight row to the accumulator acc: the
+// 32 weights at off(SI)(AX*1) (offset binary), the activations at
+// off(R12)(AX*1), their scale lanes at off(R13)(AX*1) and the weight
+// scale at soff(BX). Y15 holds 0x80 bytes, Y14 int16 ones; w, x, ax, t and
+// s are scratch registers.
+#define Q8BLOCK(off, soff, acc, w, x, ax, t, s) \
+	VMOVDQU off(SI)(AX*1), w \
+	VPXOR   Y15, w, w \
+	VMOVDQU off(R12)(AX*1), x \
+	VPABSB  x, ax \
+	VPSIGNB x, w, w \
+	VPMADDUBSW w, ax, t \
+	VPMADDWD Y14, t, t \
+	VCVTDQ2PS t, t \
+	VMULPS  off(R13)(AX*1), t, t \
+	VBROADCASTSS soff(BX), s \
+	VFMADD231PS t, s, acc
+
 // func q8RowsAVX2(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, xq *int8, xdx *float32, y *float32)
 //
 // The sign trick: |xq| is the unsigned operand of VPMADDUBSW and
@@ -381,28 +399,8 @@ avx2Row:
 
 avx2Pair:
 	PREFETCHT0 512(SI)(AX*1)
-	VMOVDQU (SI)(AX*1), Y1
-	VPXOR   Y15, Y1, Y1
-	VMOVDQU (R12)(AX*1), Y2
-	VPABSB  Y2, Y3
-	VPSIGNB Y2, Y1, Y1
-	VPMADDUBSW Y1, Y3, Y4
-	VPMADDWD Y14, Y4, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS  (R13)(AX*1), Y4, Y4
-	VBROADCASTSS (BX), Y5
-	VFMADD231PS Y4, Y5, Y0
-	VMOVDQU 32(SI)(AX*1), Y7
-	VPXOR   Y15, Y7, Y7
-	VMOVDQU 32(R12)(AX*1), Y8
-	VPABSB  Y8, Y9
-	VPSIGNB Y8, Y7, Y7
-	VPMADDUBSW Y7, Y9, Y10
-	VPMADDWD Y14, Y10, Y10
-	VCVTDQ2PS Y10, Y10
-	VMULPS  32(R13)(AX*1), Y10, Y10
-	VBROADCASTSS 4(BX), Y11
-	VFMADD231PS Y10, Y11, Y6
+	Q8BLOCK(0, 0, Y0, Y1, Y2, Y3, Y4, Y5)
+	Q8BLOCK(32, 4, Y6, Y7, Y8, Y9, Y10, Y11)
 	ADDQ $64, AX
 	ADDQ $8, BX
 	DECQ CX
@@ -411,17 +409,7 @@ avx2Pair:
 avx2Odd:
 	TESTQ $1, R9
 	JZ   avx2Sum
-	VMOVDQU (SI)(AX*1), Y1
-	VPXOR   Y15, Y1, Y1
-	VMOVDQU (R12)(AX*1), Y2
-	VPABSB  Y2, Y3
-	VPSIGNB Y2, Y1, Y1
-	VPMADDUBSW Y1, Y3, Y4
-	VPMADDWD Y14, Y4, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS  (R13)(AX*1), Y4, Y4
-	VBROADCASTSS (BX), Y5
-	VFMADD231PS Y4, Y5, Y0
+	Q8BLOCK(0, 0, Y0, Y1, Y2, Y3, Y4, Y5)
 
 avx2Sum:
 	VADDPS Y6, Y0, Y0
