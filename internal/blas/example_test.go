@@ -76,3 +76,15 @@ func ExampleGemvT() {
 	fmt.Println(y)
 	// Output: [3 7 11 0 2 4]
 }
+
+// The q and k projections of one token in one pass over both packed
+// weights: W [out, in] row-major, op(B) = Wᵀ.
+func ExampleMatMulTGroup() {
+	x := []float32{1, 2, 3} // [m=1, in=3]
+	wq, _ := blas.NewPackedMatrix([]float32{1, 0, 0, 0, 1, 0}, 2, 3)
+	wk, _ := blas.NewPackedMatrix([]float32{1, 1, 1}, 1, 3)
+	q, k := make([]float32, 2), make([]float32, 1)
+	blas.MatMulTGroup([][]float32{q, k}, x, 1, []*blas.PackedMatrix{wq, wk})
+	fmt.Println(q, k)
+	// Output: [1 2] [6]
+}
