@@ -84,7 +84,7 @@ func chooseKernel() *kernel {
 func kernelFor(l Level) *kernel {
 	switch l {
 	case LevelAVX2:
-		return &kernel{level: l, rows: rowsAVX2, quant: quantRowGo, dequant: dequantGo, fakeQuant: fakeQuantGo}
+		return &kernel{level: l, rows: rowsAVX2, quant: quantRowAVX2, dequant: dequantGo, fakeQuant: fakeQuantGo}
 	case LevelVNNI:
 		return &kernel{level: l, rows: rowsVNNI, quant: quantRowVNNI, dequant: dequantVNNI, fakeQuant: fakeQuantVNNI}
 	}

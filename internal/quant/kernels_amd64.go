@@ -34,7 +34,10 @@ func q8FakeQuantVNNI(nb int, x *float32, dst *float32)
 func q8DequantVNNI(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, dst *float32)
 
 //go:noescape
-func q8RowsAVX2(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, xq *int8, xdx *float32, y *float32)
+func q8RowsAVX2(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, xq *int8, xabs *uint8, xd *float32, y *float32)
+
+//go:noescape
+func q8QuantAVX2(nb int, x *float32, xq *int8, xabs *uint8, xd *float32)
 
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 
@@ -60,9 +63,19 @@ func rowsVNNI(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32) {
 
 func rowsAVX2(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32) {
 	checkRows(q, r0, r1, a, i, y)
-	xq, _, xdx, _ := a.row(i)
+	xq, _, _, _ := a.row(i)
 	q8RowsAVX2(r1-r0, q.nb, &q.qs[r0*q.in], q.in, &q.d[r0*q.nb], q.nb,
-		unsafe.SliceData(xq), unsafe.SliceData(xdx), &y[r0])
+		unsafe.SliceData(xq), &a.xabs[i*a.nbPad*BlockSize], &a.xd[i*a.nb], &y[r0])
+}
+
+// quantRowAVX2 quantizes activation row i: the values, their magnitudes
+// and the block scales, which is all rowsAVX2 reads (not xdx or negc).
+func quantRowAVX2(x []float32, a *acts, i int) {
+	if len(x) < a.in || (i+1)*a.nbPad*BlockSize > len(a.xq) || a.nb == 0 {
+		panic(fmt.Sprintf("quant: quantRowAVX2 x of %d into row %d of [%d blocks], %d values", len(x), i, a.nb, len(a.xq)))
+	}
+	blk := i * a.nbPad
+	q8QuantAVX2(a.nb, &x[0], &a.xq[blk*BlockSize], &a.xabs[blk*BlockSize], &a.xd[i*a.nb])
 }
 
 func quantRowVNNI(x []float32, a *acts, i int) {

@@ -341,42 +341,156 @@ dqDone:
 	VZEROUPPER
 	RET
 
+// permPack puts the dwords of VPACKSSDW+VPACKSSWB's lane-interleaved
+// output back in order (VPERMD index): 0, 4, 1, 5, 2, 6, 3, 7.
+DATA permPack<>+0(SB)/4, $0
+DATA permPack<>+4(SB)/4, $4
+DATA permPack<>+8(SB)/4, $1
+DATA permPack<>+12(SB)/4, $5
+DATA permPack<>+16(SB)/4, $2
+DATA permPack<>+20(SB)/4, $6
+DATA permPack<>+24(SB)/4, $3
+DATA permPack<>+28(SB)/4, $7
+GLOBL permPack<>(SB), RODATA|NOPTR, $32
+
+// Q8ROUND turns r = x·id (in v) into round(r) half away from zero,
+// clamped to ±127, as int32 lanes: t = trunc(r); t ± 1 where
+// |r − trunc(r)| ≥ ½ (exact: r − trunc(r) has no rounding error).
+// Y15 |·| mask, Y14 sign mask, Y13 127, Y10 −127, Y12 ½, Y11 1; t, f, g
+// scratch; the result replaces v.
+#define Q8ROUND(v, t, f, g) \
+	VROUNDPS $3, v, t \
+	VSUBPS  t, v, f \
+	VANDPS  Y15, f, f \
+	VCMPPS  $0x0d, Y12, f, f \
+	VANDPS  Y14, v, g \
+	VORPS   Y11, g, g \
+	VANDPS  f, g, g \
+	VADDPS  g, t, t \
+	VMINPS  Y13, t, t \
+	VMAXPS  Y10, t, t \
+	VCVTTPS2DQ t, v
+
+// func q8QuantAVX2(nb int, x *float32, xq *int8, xabs *uint8, xd *float32)
+//
+// Quantizes nb blocks of 32 floats exactly as quantizeBlock does:
+// d = max|x| / 127, id = 1/d (0 when d = 0), q = round(x·id) half away
+// from zero, clamped to ±127 (Q8ROUND). Writes the 32 bytes to xq, their
+// magnitudes to xabs and d to xd.
+TEXT ·q8QuantAVX2(SB), NOSPLIT, $0-40
+	MOVQ nb+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ xq+16(FP), DI
+	MOVQ xabs+24(FP), R9
+	MOVQ xd+32(FP), R8
+	MOVL $0x7fffffff, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x80000000, AX
+	MOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x42fe0000, AX // 127.0
+	MOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0xc2fe0000, AX // -127.0
+	MOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0x3f000000, AX // 0.5
+	MOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0x3f800000, AX // 1.0
+	MOVD AX, X11
+	VPBROADCASTD X11, Y11
+	VMOVDQU permPack<>(SB), Y9
+	TESTQ CX, CX
+	JZ   quantAVX2Done
+
+quantAVX2Block:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS  Y15, Y0, Y4
+	VANDPS  Y15, Y1, Y5
+	VANDPS  Y15, Y2, Y6
+	VANDPS  Y15, Y3, Y7
+	VMAXPS  Y5, Y4, Y4
+	VMAXPS  Y7, Y6, Y6
+	VMAXPS  Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS  X5, X4, X4
+	VPERMILPS $0x4e, X4, X5
+	VMAXPS  X5, X4, X4
+	VPERMILPS $0xb1, X4, X5
+	VMAXPS  X5, X4, X4
+	VDIVSS  X13, X4, X6   // d = amax / 127
+	VDIVSS  X6, X11, X7   // id = 1 / d
+	VMOVSS  X6, (R8)
+	VXORPS  X8, X8, X8
+	VCMPSS  $4, X8, X6, X8 // d != 0
+	VANDPS  X8, X7, X7     // id, or 0 where d = 0
+	VBROADCASTSS X7, Y7
+	VMULPS  Y7, Y0, Y0
+	VMULPS  Y7, Y1, Y1
+	VMULPS  Y7, Y2, Y2
+	VMULPS  Y7, Y3, Y3
+	Q8ROUND(Y0, Y4, Y5, Y6)
+	Q8ROUND(Y1, Y4, Y5, Y6)
+	Q8ROUND(Y2, Y4, Y5, Y6)
+	Q8ROUND(Y3, Y4, Y5, Y6)
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD  Y0, Y9, Y0
+	VMOVDQU Y0, (DI)
+	VPABSB  Y0, Y1
+	VMOVDQU Y1, (R9)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $32, R9
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  quantAVX2Block
+
+quantAVX2Done:
+	VZEROUPPER
+	RET
+
 // Q8BLOCK adds one block of one weight row to the accumulator acc: the
-// 32 weights at off(SI)(AX*1) (offset binary), the activations at
-// off(R12)(AX*1), their scale lanes at off(R13)(AX*1) and the weight
-// scale at soff(BX). Y15 holds 0x80 bytes, Y14 int16 ones; w, x, ax, t and
-// s are scratch registers.
-#define Q8BLOCK(off, soff, acc, w, x, ax, t, s) \
-	VMOVDQU off(SI)(AX*1), w \
+// 32 weights at off(SI) (offset binary), the activations at off(R12),
+// their magnitudes at off(R13), and the block's combined scale
+// d_w·d_x at soff(SP)(AX*1). Y15 holds 0x80 bytes, Y14 int16 ones; w, x,
+// t and s are scratch registers.
+#define Q8BLOCK(off, soff, acc, w, x, t, s) \
+	VMOVDQU off(SI), w \
 	VPXOR   Y15, w, w \
-	VMOVDQU off(R12)(AX*1), x \
-	VPABSB  x, ax \
+	VMOVDQU off(R12), x \
 	VPSIGNB x, w, w \
-	VPMADDUBSW w, ax, t \
+	VMOVDQU off(R13), t \
+	VPMADDUBSW w, t, t \
 	VPMADDWD Y14, t, t \
 	VCVTDQ2PS t, t \
-	VMULPS  off(R13)(AX*1), t, t \
-	VBROADCASTSS soff(BX), s \
+	VBROADCASTSS soff(SP)(AX*1), s \
 	VFMADD231PS t, s, acc
 
-// func q8RowsAVX2(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, xq *int8, xdx *float32, y *float32)
+// func q8RowsAVX2(rows, nb int, w *uint8, ldw int, wd *float32, ldd int, xq *int8, xabs *uint8, xd *float32, y *float32)
 //
-// The sign trick: |xq| is the unsigned operand of VPMADDUBSW and
-// q·sign(xq) the signed one, so no pair sum can saturate
-// (2·127·127 < 32767); VPMADDWD against ones widens to int32. Two blocks
-// per step into two accumulators (Y0, Y6), so consecutive blocks do not
-// wait on each other's FMA; an odd last block runs alone.
-TEXT ·q8RowsAVX2(SB), NOSPLIT, $0-72
+// The sign trick: |xq| (xabs, computed once per activation row) is the
+// unsigned operand of VPMADDUBSW and q·sign(xq) the signed one, so no pair
+// sum can saturate (2·127·127 < 32767); VPMADDWD against ones widens to
+// int32. The two scales of a block are multiplied first, 16 blocks at a
+// time into the 64-byte frame (wd and xd are padded so that the last
+// chunk may read past the row), so each block costs one FMA with a
+// broadcast scale and no separate multiply. Two blocks per step into two
+// accumulators (Y0, Y6), so consecutive blocks do not wait on each
+// other's FMA; an odd block of a chunk runs alone. Rows are ldw bytes and
+// ldd scales apart.
+TEXT ·q8RowsAVX2(SB), NOSPLIT, $64-80
 	MOVQ rows+0(FP), R8
 	MOVQ nb+8(FP), R9
-	MOVQ w+16(FP), SI
-	MOVQ ldw+24(FP), R10
+	MOVQ w+16(FP), R11
 	MOVQ wd+32(FP), DI
-	MOVQ ldd+40(FP), R11
-	SHLQ $2, R11
-	MOVQ xq+48(FP), R12
-	MOVQ xdx+56(FP), R13
-	MOVQ y+64(FP), DX
+	MOVQ y+72(FP), DX
 	MOVL $0x80, AX
 	MOVD AX, X15
 	VPBROADCASTB X15, Y15
@@ -391,25 +505,52 @@ TEXT ·q8RowsAVX2(SB), NOSPLIT, $0-72
 avx2Row:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y6, Y6, Y6
-	XORQ AX, AX
+	MOVQ R11, SI
+	MOVQ xq+48(FP), R12
+	MOVQ xabs+56(FP), R13
+	MOVQ xd+64(FP), R14
 	MOVQ DI, BX
 	MOVQ R9, CX
-	SHRQ $1, CX
+
+avx2Chunk:
+	TESTQ CX, CX
+	JZ   avx2Sum
+	MOVQ $16, R10
+	CMPQ CX, R10
+	CMOVQLT CX, R10
+	SUBQ R10, CX
+	VMOVUPS (BX), Y12
+	VMULPS  (R14), Y12, Y12
+	VMOVUPS Y12, 0(SP)
+	VMOVUPS 32(BX), Y13
+	VMULPS  32(R14), Y13, Y13
+	VMOVUPS Y13, 32(SP)
+	LEAQ (BX)(R10*4), BX
+	LEAQ (R14)(R10*4), R14
+	XORQ AX, AX
+	MOVQ R10, R15
+	SHRQ $1, R15
 	JZ   avx2Odd
 
 avx2Pair:
-	PREFETCHT0 512(SI)(AX*1)
-	Q8BLOCK(0, 0, Y0, Y1, Y2, Y3, Y4, Y5)
-	Q8BLOCK(32, 4, Y6, Y7, Y8, Y9, Y10, Y11)
-	ADDQ $64, AX
-	ADDQ $8, BX
-	DECQ CX
+	PREFETCHT0 512(SI)
+	Q8BLOCK(0, 0, Y0, Y1, Y2, Y4, Y5)
+	Q8BLOCK(32, 4, Y6, Y7, Y8, Y10, Y11)
+	ADDQ $64, SI
+	ADDQ $64, R12
+	ADDQ $64, R13
+	ADDQ $8, AX
+	DECQ R15
 	JNZ  avx2Pair
 
 avx2Odd:
-	TESTQ $1, R9
-	JZ   avx2Sum
-	Q8BLOCK(0, 0, Y0, Y1, Y2, Y3, Y4, Y5)
+	TESTQ $1, R10
+	JZ   avx2Chunk
+	Q8BLOCK(0, 0, Y0, Y1, Y2, Y4, Y5)
+	ADDQ $32, SI
+	ADDQ $32, R12
+	ADDQ $32, R13
+	JMP  avx2Chunk
 
 avx2Sum:
 	VADDPS Y6, Y0, Y0
@@ -421,8 +562,9 @@ avx2Sum:
 	VADDSS X1, X0, X0
 	VMOVSS X0, (DX)
 	ADDQ $4, DX
-	ADDQ R10, SI
-	ADDQ R11, DI
+	ADDQ ldw+24(FP), R11
+	MOVQ ldd+40(FP), AX
+	LEAQ (DI)(AX*4), DI
 	DECQ R8
 	JNZ  avx2Row
 

@@ -399,7 +399,8 @@ func (q *Q8Matrix) MatMulTRef(y, x []float32, m int) {
 type acts struct {
 	in, nb, nbPad int
 	xq            []int8    // [m, nbPad·32] quantized values
-	xd            []float32 // [m, nb] block scales
+	xabs          []uint8   // [m, nbPad·32] |xq| (the AVX2 kernel's unsigned operand)
+	xd            []float32 // [m, nb] block scales (+padScales: the AVX2 kernel reads 16 at a time)
 	xdx           []float32 // [m, nbPad·8] block scale repeated per int32 lane
 	negc          []int32   // [m, nbPad·8] offset correction per int32 lane (see quantRowGo)
 }
@@ -415,12 +416,14 @@ func (q *Q8Matrix) getActs(m int) *acts {
 	}
 	a.in, a.nb, a.nbPad = q.in, nb, nbPad
 	a.xq = grow(a.xq, m*nbPad*BlockSize)
-	a.xd = grow(a.xd, m*nb)
+	a.xabs = grow(a.xabs, m*nbPad*BlockSize)
+	a.xd = grow(a.xd, m*nb+padScales)
 	a.xdx = grow(a.xdx, m*nbPad*lanesPerBlock)
 	a.negc = grow(a.negc, m*nbPad*lanesPerBlock)
 	if nbPad != nb {
 		for i := 0; i < m; i++ {
 			clear(a.xq[(i*nbPad+nb)*BlockSize : (i+1)*nbPad*BlockSize])
+			clear(a.xabs[(i*nbPad+nb)*BlockSize : (i+1)*nbPad*BlockSize])
 			clear(a.xdx[(i*nbPad+nb)*lanesPerBlock : (i+1)*nbPad*lanesPerBlock])
 			clear(a.negc[(i*nbPad+nb)*lanesPerBlock : (i+1)*nbPad*lanesPerBlock])
 		}
@@ -437,8 +440,8 @@ func grow[E any](s []E, n int) []E {
 }
 
 // quantRowGo quantizes x [In] into activation row i of a: per block the
-// values and scale of quantizeBlock, the scale repeated per int32 lane
-// (xdx), and per lane l the correction −128·Σ of the four bytes
+// values and scale of quantizeBlock, their magnitudes (xabs), the scale
+// repeated per int32 lane (xdx), and per lane l the correction −128·Σ of the four bytes
 // xq[4l..4l+3] that lane meets in VPDPBUSD (negc), so that the lanes of a
 // block start at −128·Σxq in all and end at Σ q·xq for offset weights.
 func quantRowGo(x []float32, a *acts, i int) {
@@ -447,6 +450,9 @@ func quantRowGo(x []float32, a *acts, i int) {
 		dst := a.xq[blk*BlockSize : (blk+1)*BlockSize]
 		d := quantizeBlock(dst, x[b*BlockSize:(b+1)*BlockSize])
 		a.xd[i*a.nb+b] = d
+		for j, v := range dst {
+			a.xabs[blk*BlockSize+j] = uint8(max(v, -v)) // |v| ≤ 127
+		}
 		for l := 0; l < lanesPerBlock; l++ {
 			c := int32(dst[4*l]) + int32(dst[4*l+1]) + int32(dst[4*l+2]) + int32(dst[4*l+3])
 			a.xdx[blk*lanesPerBlock+l] = d
