@@ -59,7 +59,6 @@ const (
 	minSgemmReps   = 10
 	memBWFloats    = 128 << 20 // 512 MiB, about one F32 SmolLM2-135M
 	floatBytes     = 4
-	maxThreads     = 64
 )
 
 type result map[string]float64
@@ -218,10 +217,10 @@ func benchMemBW(res result, reps int) {
 		buf[i] = float32(i & 0xff)
 	}
 	threads := runtime.GOMAXPROCS(0)
-	var sink [maxThreads]float32
+	sink := make([]float32, threads) // keeps the reads live
 	d, _ := best(reps, func() error {
 		blas.Parallel(threads, func(t int) {
-			sink[t%maxThreads] += blas.Max(buf[len(buf)*t/threads : len(buf)*(t+1)/threads])
+			sink[t] += blas.Max(buf[len(buf)*t/threads : len(buf)*(t+1)/threads])
 		})
 		return nil
 	})

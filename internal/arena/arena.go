@@ -47,8 +47,7 @@ func alignOffset(b []byte, align int) int {
 	return align - rem
 }
 
-// Size is the capacity of the block in bytes; Used how much of it has
-// been handed out (alignment padding included).
+// Size is the capacity of the block in bytes.
 func (a *Arena) Size() int { return len(a.buf) }
 
 // Used reports the bytes handed out so far, alignment padding included.

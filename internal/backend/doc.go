@@ -65,7 +65,9 @@
 // rows across runtime.GOMAXPROCS goroutines once the work passes
 // parallelMinWork; small ops stay on the calling goroutine. Attention
 // hands its items out dynamically (heaviest causal tiles first), each
-// goroutine calling the single-threaded sgemm. Scratch (attention tiles,
+// goroutine calling the single-threaded sgemm. Both fork-joins go through
+// blas.Parallel / blas.ParallelItems, so they use blas's persistent
+// helper threads like the kernels do. Scratch (attention tiles,
 // transposed keys, angle tables for negative positions) comes from a sync.Pool; results are
 // always fresh tensors, because callers may keep them.
 package backend

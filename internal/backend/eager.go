@@ -3,7 +3,6 @@ package backend
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/fovea-ml/fovea/internal/blas"
 	"github.com/fovea-ml/fovea/internal/tensor"
@@ -82,17 +81,8 @@ func parallelFor(n, costPer int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
-	}
-	wg.Wait()
+	blas.Parallel((n+chunk-1)/chunk, func(t int) { fn(t*chunk, min((t+1)*chunk, n)) })
 }
 
 // Linear: x [..., In] · w[Out, In]ᵀ + b → [..., Out].

@@ -113,15 +113,9 @@ func (e Eager) LinearMulti(x Value, ws, bs []Value) []Value {
 	if bs != nil && len(bs) != len(ws) {
 		panic(fmt.Sprintf("backend.LinearMulti: %d weights, %d biases", len(ws), len(bs)))
 	}
-	bias := func(g int) Value {
-		if bs == nil {
-			return nil
-		}
-		return bs[g]
-	}
 	if ys, ok := e.linearGroup(T(x), ws); ok {
 		for g, y := range ys {
-			if b := bias(g); b != nil {
+			if b := biasAt(bs, g); b != nil {
 				bt := T(b)
 				out := y.Dim(-1)
 				if len(bt.Data) != out {
@@ -136,11 +130,7 @@ func (e Eager) LinearMulti(x Value, ws, bs []Value) []Value {
 		}
 		return out
 	}
-	out := make([]Value, len(ws))
-	for g, w := range ws {
-		out[g] = e.Linear(x, w, bias(g))
-	}
-	return out
+	return linearsEach(e, x, ws, bs)
 }
 
 // linearGroup multiplies xt [..., In] by every weight of ws in one
@@ -187,13 +177,22 @@ func Linears(b Backend, x Value, ws, bs []Value) []Value {
 	if ml, ok := b.(MultiLinear); ok {
 		return ml.LinearMulti(x, ws, bs)
 	}
+	return linearsEach(b, x, ws, bs)
+}
+
+// linearsEach is MultiLinear's fallback: one Linear per weight.
+func linearsEach(b Backend, x Value, ws, bs []Value) []Value {
 	out := make([]Value, len(ws))
 	for g, w := range ws {
-		var bias Value
-		if bs != nil {
-			bias = bs[g]
-		}
-		out[g] = b.Linear(x, w, bias)
+		out[g] = b.Linear(x, w, biasAt(bs, g))
 	}
 	return out
+}
+
+// biasAt is bs[g], or nil when bs is nil.
+func biasAt(bs []Value, g int) Value {
+	if bs == nil {
+		return nil
+	}
+	return bs[g]
 }

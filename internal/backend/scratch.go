@@ -3,7 +3,8 @@ package backend
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
+
+	"github.com/fovea-ml/fovea/internal/blas"
 )
 
 // Scratch buffers and work splitting shared by the eager kernels.
@@ -50,31 +51,8 @@ func workers(n, work int) int {
 	return w
 }
 
-// parallelItems runs fn(worker, item) for every item in [0, n), handing
-// items out dynamically (an atomic counter), so uneven items balance.
-// Items are taken in increasing order; put the heaviest first. worker is
-// in [0, w) and lets fn index per-worker scratch.
-func parallelItems(n, w int, fn func(worker, item int)) {
-	if w <= 1 {
-		for i := 0; i < n; i++ {
-			fn(0, i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for g := 0; g < w; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(g, i)
-			}
-		}(g)
-	}
-	wg.Wait()
-}
+// parallelItems runs fn(worker, item) for every item in [0, n) on w
+// workers, handing items out dynamically (blas.ParallelItems), so uneven
+// items balance. Items are taken in increasing order; put the heaviest
+// first. worker is in [0, w) and lets fn index per-worker scratch.
+func parallelItems(n, w int, fn func(worker, item int)) { blas.ParallelItems(n, w, fn) }

@@ -1,6 +1,9 @@
 package blas
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 const (
 	// SmallM is the largest activation row count treated as a decode step
@@ -40,7 +43,7 @@ func (im *Impl) GemvT(y, x, w []float32, m, out, in int) {
 		return
 	}
 	tiles := (out + rowTile - 1) / rowTile
-	threads := min(im.maxThreads(), max(1, out*in*floatBytes/minGemvBytesPerThread), tiles)
+	threads := min(im.threadsFor(out*in*floatBytes, minGemvBytesPerThread), tiles)
 	parallel(threads, func(t int) {
 		lo, hi := min(out, tiles*t/threads*rowTile), min(out, tiles*(t+1)/threads*rowTile)
 		for r0 := lo; r0 < hi; r0 += rowTile {
@@ -67,5 +70,25 @@ func GemvTRef(y, x, w []float32, m, out, in int) {
 
 // Parallel runs f(0..n-1) on n goroutines, the last on the calling one,
 // and waits for all of them (n ≤ 1: f(0) inline). It is the fork-join
-// helper of this package, exported for package quant.
+// helper of this package (persistent helpers, see pool.go), exported so
+// that packages quant and backend share it.
 func Parallel(n int, f func(w int)) { parallel(n, f) }
+
+// ParallelItems runs fn(worker, item) for every item in [0, n) on w
+// workers (Parallel), handing items out in increasing order from a shared
+// counter so that uneven items balance; put the heaviest first. worker is
+// in [0, w) and lets fn index per-worker scratch.
+func ParallelItems(n, w int, fn func(worker, item int)) {
+	var next atomic.Int64
+	parallel(min(w, n), func(worker int) {
+		for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+			fn(worker, i)
+		}
+	})
+}
+
+// threadsFor is how many goroutines a product of the given work deserves:
+// one per perThread of it, at least one, at most im's thread count.
+func (im *Impl) threadsFor(work, perThread int) int {
+	return min(im.maxThreads(), max(1, work/perThread))
+}

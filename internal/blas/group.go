@@ -50,19 +50,12 @@ func (im *Impl) SgemmPackedGroup(m int, a []float32, lda int, prods []PackedProd
 		}
 		return
 	}
-	threads := im.maxThreads()
 	if m <= SmallM {
 		// Memory-bound: split by the bytes of B̃ to stream, not flops.
-		if w := bytes / minGemvBytesPerThread; w < threads {
-			threads = max(w, 1)
-		}
-		gemvPackedGroup(im, threads, m, a, lda, prods)
+		gemvPackedGroup(im, im.threadsFor(bytes, minGemvBytesPerThread), m, a, lda, prods)
 		return
 	}
-	if w := flops / minFlopsPerThread; w < threads {
-		threads = max(w, 1)
-	}
-	gemmPackedGroup(im, threads, m, 1, a, lda, prods, 0)
+	gemmPackedGroup(im, im.threadsFor(flops, minFlopsPerThread), m, 1, a, lda, prods, 0)
 }
 
 // minGemvBytesPerThread is the size of packed B̃ below which one more

@@ -66,7 +66,7 @@ func (im *Impl) Sgemv(trans bool, m, n int, alpha float32, a []float32, lda int,
 	if alpha == 0 || m == 0 || n == 0 {
 		return
 	}
-	threads := min(im.maxThreads(), max(1, m*n/minGemvThreadElems))
+	threads := im.threadsFor(m*n, minGemvThreadElems)
 	if !trans {
 		// Split rows of A (entries of y) across goroutines, in whole
 		// gemvRows groups.

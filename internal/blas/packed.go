@@ -70,7 +70,7 @@ func (im *Impl) PackBInto(buf []float32, transB bool, k, n int, b []float32, ldb
 	if k == 0 || n == 0 {
 		return pb
 	}
-	threads := min(im.maxThreads(), panels, max(1, k*n/minGemvThreadElems))
+	threads := min(im.threadsFor(k*n, minGemvThreadElems), panels)
 	parallel(threads, func(t int) {
 		lo, hi := panels*t/threads*kern.nr, min(n, panels*(t+1)/threads*kern.nr)
 		if lo < hi {
@@ -115,11 +115,7 @@ func (im *Impl) SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Pack
 		im.SgemmPackedGroup(m, a, lda, prods) // the panel-gemv path
 		return
 	}
-	threads := im.maxThreads()
-	if w := 2 * m * n * k / minFlopsPerThread; w < threads {
-		threads = max(w, 1)
-	}
-	gemmPackedGroup(im, threads, m, alpha, a, lda, prods, beta)
+	gemmPackedGroup(im, im.threadsFor(2*m*n*k, minFlopsPerThread), m, alpha, a, lda, prods, beta)
 }
 
 // gemmScratch is one goroutine's packing buffers: Ã (mc×kc) and an edge

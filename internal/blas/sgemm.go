@@ -54,11 +54,7 @@ func (im *Impl) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 		im.Sgemv(!transB, rowsOf(transB, k, n), colsOf(transB, k, n), alpha, b, ldb, x, beta, c[:n])
 		return
 	}
-	threads := im.maxThreads()
-	if w := 2 * m * n * k / minFlopsPerThread; w < threads {
-		threads = max(w, 1)
-	}
-	gemmBlocked(im, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmBlocked(im, im.threadsFor(2*m*n*k, minFlopsPerThread), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func rowsOf(trans bool, r, c int) int {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync/atomic"
 
 	"github.com/fovea-ml/fovea/internal/arena"
 	"github.com/fovea-ml/fovea/internal/backend"
@@ -94,11 +93,8 @@ func QuantizeModel(ts []NamedTensor) (map[*tensor.Tensor]backend.PreparedMatrix,
 		q.d = ar.Floats(scalesLen(q.out, q.in))
 	}
 	errs := make([]error, len(todo))
-	var next atomic.Int64
-	blas.Parallel(runtime.GOMAXPROCS(0), func(int) {
-		for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
-			errs[i] = todo[i].quantize(srcs[i].Data)
-		}
+	blas.ParallelItems(len(todo), runtime.GOMAXPROCS(0), func(_, i int) {
+		errs[i] = todo[i].quantize(srcs[i].Data)
 	})
 	for i, err := range errs {
 		if err != nil {
