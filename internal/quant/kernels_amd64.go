@@ -63,9 +63,9 @@ func rowsVNNI(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32) {
 
 func rowsAVX2(q *Q8Matrix, r0, r1 int, a *acts, i int, y []float32) {
 	checkRows(q, r0, r1, a, i, y)
-	xq, _, _, _ := a.row(i)
+	xq, xd, _, _ := a.row(i)
 	q8RowsAVX2(r1-r0, q.nb, &q.qs[r0*q.in], q.in, &q.d[r0*q.nb], q.nb,
-		unsafe.SliceData(xq), &a.xabs[i*a.nbPad*BlockSize], &a.xd[i*a.nb], &y[r0])
+		unsafe.SliceData(xq), &a.xabs[i*a.nbPad*BlockSize], unsafe.SliceData(xd), &y[r0])
 }
 
 // quantRowAVX2 quantizes activation row i: the values, their magnitudes

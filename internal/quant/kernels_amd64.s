@@ -341,6 +341,13 @@ dqDone:
 	VZEROUPPER
 	RET
 
+// BCASTD fills every dword of the ymm register y (whose low half is x)
+// with the 32-bit constant c, through AX.
+#define BCASTD(c, x, y) \
+	MOVL c, AX \
+	MOVD AX, x \
+	VPBROADCASTD x, y
+
 // permPack puts the dwords of VPACKSSDW+VPACKSSWB's lane-interleaved
 // output back in order (VPERMD index): 0, 4, 1, 5, 2, 6, 3, 7.
 DATA permPack<>+0(SB)/4, $0
@@ -383,24 +390,12 @@ TEXT ·q8QuantAVX2(SB), NOSPLIT, $0-40
 	MOVQ xq+16(FP), DI
 	MOVQ xabs+24(FP), R9
 	MOVQ xd+32(FP), R8
-	MOVL $0x7fffffff, AX
-	MOVD AX, X15
-	VPBROADCASTD X15, Y15
-	MOVL $0x80000000, AX
-	MOVD AX, X14
-	VPBROADCASTD X14, Y14
-	MOVL $0x42fe0000, AX // 127.0
-	MOVD AX, X13
-	VPBROADCASTD X13, Y13
-	MOVL $0xc2fe0000, AX // -127.0
-	MOVD AX, X10
-	VPBROADCASTD X10, Y10
-	MOVL $0x3f000000, AX // 0.5
-	MOVD AX, X12
-	VPBROADCASTD X12, Y12
-	MOVL $0x3f800000, AX // 1.0
-	MOVD AX, X11
-	VPBROADCASTD X11, Y11
+	BCASTD($0x7fffffff, X15, Y15)
+	BCASTD($0x80000000, X14, Y14)
+	BCASTD($0x42fe0000, X13, Y13) // 127.0
+	BCASTD($0xc2fe0000, X10, Y10) // -127.0
+	BCASTD($0x3f000000, X12, Y12) // 0.5
+	BCASTD($0x3f800000, X11, Y11) // 1.0
 	VMOVDQU permPack<>(SB), Y9
 	TESTQ CX, CX
 	JZ   quantAVX2Done
