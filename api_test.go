@@ -68,7 +68,7 @@ func TestLlavaNewNamingScheme(t *testing.T) {
 	m, err := Load(ctx, dir)
 	require.NoError(t, err)
 	g := openGolden(t, "llava_tiny")
-	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), g.f32(t, "pixel_values"))
+	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), &Pixels{Values: g.f32(t, "pixel_values")})
 	require.NoError(t, err)
 	t.Logf("new naming scheme: max |Δ logits| = %.3g", requireClose(t, "logits", g.f32(t, "logits"), logits))
 }
@@ -126,7 +126,7 @@ func TestBadInputs(t *testing.T) {
 	require.ErrorIs(t, err, vision.ErrImageTooLarge)
 
 	// Pixel values of the wrong size.
-	_, err = m.Logits(ctx, g.json.PromptIDsLegacy, g.f32(t, "pixel_values").Reshape(1, 3, 16, 64))
+	_, err = m.Logits(ctx, g.json.PromptIDsLegacy, &Pixels{Values: g.f32(t, "pixel_values").Reshape(1, 3, 16, 64)})
 	require.ErrorContains(t, err, "[1 3 16 64]")
 
 	// Prompt past the context window (256 positions).
@@ -136,7 +136,7 @@ func TestBadInputs(t *testing.T) {
 	require.ErrorContains(t, err, "256")
 	// With images, the expanded length counts: 250 text tokens + 16 image rows.
 	long = append(make([]int, 250), 383)
-	_, err = m.Logits(ctx, long, g.f32(t, "pixel_values"))
+	_, err = m.Logits(ctx, long, &Pixels{Values: g.f32(t, "pixel_values")})
 	require.ErrorContains(t, err, "266 tokens")
 
 	// Text prompt without a tokenizer.
@@ -194,7 +194,7 @@ func TestCancelledContext(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = m.Logits(ctx, g.json.PromptIDs, g.f32(t, "pixel_values"))
+	_, err = m.Logits(ctx, g.json.PromptIDs, &Pixels{Values: g.f32(t, "pixel_values")})
 	require.ErrorIs(t, err, context.Canceled)
 	_, err = Load(ctx, g.dir)
 	require.ErrorIs(t, err, context.Canceled)
@@ -300,7 +300,7 @@ func TestShardedCheckpoint(t *testing.T) {
 	m, err := Load(ctx, dst)
 	require.NoError(t, err)
 	g := openGolden(t, "llava_tiny")
-	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), g.f32(t, "pixel_values"))
+	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), &Pixels{Values: g.f32(t, "pixel_values")})
 	require.NoError(t, err)
 	requireClose(t, "sharded logits", g.f32(t, "logits"), logits)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
-	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/vision"
 )
@@ -80,24 +79,24 @@ func (c *clipVision) prefill(context.Context, backend.Backend, []int, *Pixels) (
 type VisionOutput struct {
 	// Hidden are the encoder's hidden states [N, P+1, D]: entry 0 after
 	// the embeddings (and pre_layrnorm), entry i after layer i-1.
-	Hidden []*tensor.Tensor
+	Hidden []*Tensor
 	// LastHidden is last_hidden_state [N, P+1, D].
-	LastHidden *tensor.Tensor
-	// Pooled is pooler_output [N, D].
-	Pooled *tensor.Tensor
+	LastHidden *Tensor
+	// Pooled is pooler_output [N, D] (nil for Mllama, which has no pooler).
+	Pooled *Tensor
 }
 
 // visionEncoder is implemented by architectures with a CLIP tower.
 type visionEncoder interface {
-	visionOutputs(ctx context.Context, b backend.Backend, px *Pixels) (*VisionOutput, error)
+	visionOutputs(ctx context.Context, b Backend, px *Pixels) (*VisionOutput, error)
 }
 
-func (c *clipVision) visionOutputs(ctx context.Context, b backend.Backend, px *Pixels) (*VisionOutput, error) {
+func (c *clipVision) visionOutputs(ctx context.Context, b Backend, px *Pixels) (*VisionOutput, error) {
 	return runTower(ctx, b, c.tower, px)
 }
 
 // runTower checks px and runs every layer of tower.
-func runTower(ctx context.Context, b backend.Backend, tower *vision.CLIPVision, px *Pixels) (*VisionOutput, error) {
+func runTower(ctx context.Context, b Backend, tower *vision.CLIPVision, px *Pixels) (*VisionOutput, error) {
 	if px == nil || px.Values == nil {
 		return nil, errors.New("fovea: no pixel values")
 	}
@@ -116,7 +115,7 @@ func runTower(ctx context.Context, b backend.Backend, tower *vision.CLIPVision, 
 }
 
 // VisionOutputs runs the model's vision encoder (clip_vision_model, or
-// LLaVA's tower) on pixel input.
+// LLaVA's or Mllama's tower) on pixel input.
 func (m *Model) VisionOutputs(ctx context.Context, px *Pixels) (*VisionOutput, error) {
 	ve, ok := m.impl.(visionEncoder)
 	if !ok {

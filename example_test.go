@@ -55,7 +55,7 @@ func ExampleModel_Logits() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	logits, err := m.Logits(ctx, []int{1, 17, 42, 99, 383, 250, 7, 131, 64, 300}, px.Values)
+	logits, err := m.Logits(ctx, []int{1, 17, 42, 99, 383, 250, 7, 131, 64, 300}, px)
 	if err != nil {
 		log.Fatal(err)
 	}

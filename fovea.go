@@ -14,7 +14,6 @@ import (
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/safetensors"
-	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/tokenizer"
 	"github.com/fovea-ml/fovea/vision"
 )
@@ -24,9 +23,10 @@ type Kind string
 
 // The architectures Load understands.
 const (
-	KindLlama      Kind = config.ModelTypeLlama
-	KindCLIPVision Kind = config.ModelTypeCLIPVision
-	KindLlava      Kind = config.ModelTypeLlava
+	KindLlama      Kind = "llama"             // LlamaForCausalLM
+	KindCLIPVision Kind = "clip_vision_model" // CLIPVisionModel
+	KindLlava      Kind = "llava"             // LlavaForConditionalGeneration
+	KindMllama     Kind = "mllama"            // MllamaForConditionalGeneration (Llama-3.2-Vision)
 )
 
 // File names Load looks for in a model folder.
@@ -39,12 +39,18 @@ const (
 const DefaultMaxNewTokens = 128
 
 // Pixels is preprocessed image input, as the model folder's image
-// processor makes it.
+// processor makes it (PreprocessImages), or image features already
+// computed by EncodeImages.
 type Pixels struct {
-	// Values are the pixel values: [N, 3, S, S] for CLIP and LLaVA.
-	Values *tensor.Tensor
-	// Extra holds architecture-specific side inputs (nil for LLaVA).
-	Extra any
+	// Values are the pixel values: [N, 3, S, S] for CLIP and LLaVA,
+	// [1, N, tiles, 3, S, S] for Mllama.
+	Values *Tensor
+	// Mllama holds an Mllama model's side inputs (nil for the others).
+	Mllama *MllamaInputs
+	// Features, when set, are the output of EncodeImages for these images:
+	// prefill uses them instead of running the vision tower again (Values
+	// may then be nil, except that Mllama still needs its side inputs).
+	Features *Tensor
 }
 
 // architecture is what each model_type implements (llama.go, clip.go,
@@ -191,7 +197,7 @@ func loadTokenizer(dir, path string) (*tokenizer.Tokenizer, error) {
 func (m *Model) Kind() Kind { return m.impl.kind() }
 
 // Config returns the parsed config.json.
-func (m *Model) Config() *config.Model { return m.cfg }
+func (m *Model) Config() *Config { return m.cfg }
 
 // Tokenizer returns the tokenizer, or nil when the folder has none.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
@@ -209,19 +215,10 @@ func (m *Model) PreprocessImages(imgs []image.Image) (*Pixels, error) {
 func LoadImage(path string) (image.Image, error) { return vision.LoadImage(path) }
 
 // Logits runs the model on one prompt: ids (for LLaVA with either one
-// image token per image or the expanded form) and pixel values [N, 3, S, S]
-// (nil when there are no images). It returns logits [1, T, V] for the
-// final (expanded) sequence.
-func (m *Model) Logits(ctx context.Context, ids []int, pixelValues *tensor.Tensor) (*tensor.Tensor, error) {
-	var px *Pixels
-	if pixelValues != nil {
-		px = &Pixels{Values: pixelValues}
-	}
-	return m.LogitsPixels(ctx, ids, px)
-}
-
-// LogitsPixels is Logits with preprocessed pixel input (see Pixels).
-func (m *Model) LogitsPixels(ctx context.Context, ids []int, px *Pixels) (*tensor.Tensor, error) {
+// image token per image or the expanded form) and pixel input (nil when
+// there are no images; see Pixels). It returns logits [1, T, V] for the
+// final (expanded) sequence, for every architecture with a language model.
+func (m *Model) Logits(ctx context.Context, ids []int, px *Pixels) (*Tensor, error) {
 	dec := m.impl.textDecoder()
 	if dec == nil {
 		return nil, fmt.Errorf("fovea: a %s model has no language model (use VisionOutputs)", m.Kind())

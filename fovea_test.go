@@ -123,12 +123,12 @@ func TestLlavaGolden(t *testing.T) {
 			track(requireClose(t, "pixel_values", goldPx, px.Values))
 
 			ids := g.ids(t, "input_ids")
-			logits, err := m.Logits(ctx, ids, goldPx)
+			logits, err := m.Logits(ctx, ids, &Pixels{Values: goldPx})
 			require.NoError(t, err)
 			require.Equal(t, []int{1, len(ids), 384}, logits.Shape)
 			track(requireClose(t, "logits", g.f32(t, "logits"), logits))
 
-			legacy, err := m.Logits(ctx, g.ids(t, "input_ids_legacy"), goldPx)
+			legacy, err := m.Logits(ctx, g.ids(t, "input_ids_legacy"), &Pixels{Values: goldPx})
 			require.NoError(t, err)
 			track(requireClose(t, "legacy logits", g.f32(t, "logits"), legacy))
 
@@ -159,7 +159,7 @@ func TestLlavaGolden(t *testing.T) {
 			// KV-cache decoding agrees with a full recompute: one forward over
 			// prompt + generated ids predicts every generated id.
 			full := append(append([]int(nil), ids...), g.json.GeneratedIDs...)
-			all, err := m.Logits(ctx, full, goldPx)
+			all, err := m.Logits(ctx, full, &Pixels{Values: goldPx})
 			require.NoError(t, err)
 			v := all.Shape[2]
 			for i, want := range g.json.GeneratedIDs {

@@ -10,7 +10,6 @@ import (
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
-	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/projector"
 	"github.com/fovea-ml/fovea/vision"
@@ -71,7 +70,7 @@ func loadLlava(_ context.Context, lc *loadContext) (architecture, error) {
 		}
 		return false
 	}
-	if l.proj, err = projector.New(l.pcfg, projector.KindFromWeights(has, projector.Prefix)); err != nil {
+	if l.proj, err = projector.New(l.pcfg, projector.VariantFromWeights(has, projector.Prefix)); err != nil {
 		return nil, err
 	}
 	if l.dec, err = decoder.New(&cfg.TextConfig); err != nil {
@@ -97,14 +96,23 @@ func (l *llava) preprocess(imgs []image.Image) (*Pixels, error) {
 	return clipPreprocess(l.pre, imgs)
 }
 
-func (l *llava) visionOutputs(ctx context.Context, b backend.Backend, px *Pixels) (*VisionOutput, error) {
+func (l *llava) visionOutputs(ctx context.Context, b Backend, px *Pixels) (*VisionOutput, error) {
 	return runTower(ctx, b, l.tower, px)
 }
 
 // encodeImages is LlavaForConditionalGeneration.get_image_features:
 // CLIP up to the deepest selected layer, feature selection, projector.
-// px [N, 3, S, S] → [N, P, D].
-func (l *llava) encodeImages(ctx context.Context, b backend.Backend, px *Pixels) (backend.Value, error) {
+// px [N, 3, S, S] → [N, P, D]. Features computed before are checked and
+// used as they are.
+func (l *llava) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value, error) {
+	if px != nil && px.Features != nil {
+		f := px.Features
+		want := []int{-1, l.cfg.ImageFeatureTokens(), l.cfg.TextConfig.HiddenSize}
+		if f.Dims() != 3 || f.Shape[1] != want[1] || f.Shape[2] != want[2] || len(f.Data) != f.Shape[0]*want[1]*want[2] {
+			return nil, fmt.Errorf("fovea: image features %v (%d values), want [N, %d, %d] as EncodeImages returns", f.Shape, len(f.Data), want[1], want[2])
+		}
+		return b.Const(f), nil
+	}
 	if px == nil || px.Values == nil {
 		return nil, errors.New("fovea: no pixel values")
 	}
@@ -122,13 +130,16 @@ func (l *llava) encodeImages(ctx context.Context, b backend.Backend, px *Pixels)
 	return l.proj.Forward(b, feat), nil // [N, P, D]
 }
 
-func (l *llava) prefill(ctx context.Context, b backend.Backend, ids []int, px *Pixels) (*prefilled, error) {
+func (l *llava) prefill(ctx context.Context, b Backend, ids []int, px *Pixels) (*prefilled, error) {
 	n := 0
-	if px != nil {
-		if px.Values == nil || len(px.Values.Shape) == 0 {
-			return nil, errors.New("fovea: pixel input without values")
-		}
+	switch {
+	case px == nil:
+	case px.Features != nil && px.Features.Dims() > 0:
+		n = px.Features.Shape[0]
+	case px.Values != nil && px.Values.Dims() > 0:
 		n = px.Values.Shape[0]
+	default:
+		return nil, errors.New("fovea: pixel input without values")
 	}
 	tok := l.cfg.ImageTokenIndex
 	full, _, err := projector.ExpandImageTokens(ids, tok, l.cfg.ImageSeqLength, l.cfg.ImageFeatureTokens(), n)
@@ -168,12 +179,15 @@ func (l *llava) prefill(ctx context.Context, b backend.Backend, ids []int, px *P
 // imageEncoder is implemented by architectures that turn images into
 // language-model features.
 type imageEncoder interface {
-	encodeImages(ctx context.Context, b backend.Backend, px *Pixels) (backend.Value, error)
+	encodeImages(ctx context.Context, b Backend, px *Pixels) (Value, error)
 }
 
-// EncodeImages returns the image features the language model sees:
-// for LLaVA the projector output [N, P, D] (P = image tokens per image).
-func (m *Model) EncodeImages(ctx context.Context, px *Pixels) (*tensor.Tensor, error) {
+// EncodeImages returns the image features the language model sees: for
+// LLaVA the projector output [N, P, D] (P = image tokens per image), for
+// Mllama the cross_attention_states [1, N·tiles·P, D]. Set them as
+// Pixels.Features to reuse them in later calls without running the vision
+// tower again.
+func (m *Model) EncodeImages(ctx context.Context, px *Pixels) (*Tensor, error) {
 	ie, ok := m.impl.(imageEncoder)
 	if !ok {
 		return nil, fmt.Errorf("fovea: a %s model has no image-to-text features", m.Kind())

@@ -17,16 +17,13 @@ import (
 	"github.com/fovea-ml/fovea/vision"
 )
 
-// KindMllama is MllamaForConditionalGeneration (Llama-3.2-Vision).
-const KindMllama Kind = config.ModelTypeMllama
-
 // Mllama checkpoint names.
 const (
 	mllamaTextPrefix = "language_model.model."
 	mllamaHeadName   = "language_model.lm_head.weight"
 )
 
-// MllamaInputs is Pixels.Extra for an Mllama model: the side inputs of
+// MllamaInputs is Pixels.Mllama for an Mllama model: the side inputs of
 // pixel_values [1, N, tiles, 3, S, S] as MllamaProcessor returns them.
 type MllamaInputs struct {
 	// AspectRatioIDs [1][N] and AspectRatioMask [1][N][tiles].
@@ -120,29 +117,60 @@ func (m *mllama) preprocess(imgs []image.Image) (*Pixels, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
-	return &Pixels{Values: out.PixelValues, Extra: &MllamaInputs{
+	return &Pixels{Values: out.PixelValues, Mllama: &MllamaInputs{
 		AspectRatioIDs: out.AspectRatioIDs, AspectRatioMask: out.AspectRatioMask, NumTiles: out.NumTiles,
 	}}, nil
 }
 
 // mllamaInputs unwraps px's side inputs.
 func mllamaInputs(px *Pixels) (*MllamaInputs, error) {
-	if px == nil || px.Values == nil {
+	if px == nil || (px.Values == nil && px.Features == nil) {
 		return nil, errors.New("fovea: no pixel values")
 	}
-	in, ok := px.Extra.(*MllamaInputs)
-	if !ok || in == nil {
-		return nil, errors.New("fovea: Mllama pixel input needs aspect ratio ids and mask (Pixels.Extra = *fovea.MllamaInputs)")
+	in := px.Mllama
+	if in == nil {
+		return nil, errors.New("fovea: Mllama pixel input needs aspect ratio ids and mask (Pixels.Mllama)")
 	}
 	return in, nil
 }
 
+// imageDims returns the image count N and the tiles per image of px:
+// from pixel_values [1, N, tiles, 3, S, S], else (features given without
+// pixels) from the aspect ratio mask [1][N][tiles].
+func (m *mllama) imageDims(px *Pixels, in *MllamaInputs) (n, tiles int, err error) {
+	if v := px.Values; v != nil {
+		if v.Dims() != 6 || v.Shape[0] != 1 {
+			return 0, 0, fmt.Errorf("fovea: Mllama pixel_values %v, want [1, N, tiles, 3, S, S]", v.Shape)
+		}
+		return v.Shape[1], v.Shape[2], nil
+	}
+	if len(in.AspectRatioMask) != 1 || len(in.AspectRatioMask[0]) == 0 || len(in.AspectRatioMask[0][0]) == 0 {
+		return 0, 0, errors.New("fovea: Mllama image features need the aspect ratio mask [1][N][tiles]")
+	}
+	return len(in.AspectRatioMask[0]), len(in.AspectRatioMask[0][0]), nil
+}
+
 // encodeImages is the vision tower plus the projector: pixel input →
-// cross_attention_states [1, N·tiles·P, D].
-func (m *mllama) encodeImages(ctx context.Context, b backend.Backend, px *Pixels) (backend.Value, error) {
+// cross_attention_states [1, N·tiles·P, D]. Features computed before are
+// checked and used as they are.
+func (m *mllama) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value, error) {
 	in, err := mllamaInputs(px)
 	if err != nil {
 		return nil, err
+	}
+	if f := px.Features; f != nil {
+		n, tiles, err := m.imageDims(px, in)
+		if err != nil {
+			return nil, err
+		}
+		rows, d := n*tiles*m.tower.TileTokens(), m.cfg.TextConfig.HiddenSize
+		if f.Dims() != 3 || f.Shape[0] != 1 || f.Shape[1] != rows || f.Shape[2] != d || len(f.Data) != rows*d {
+			return nil, fmt.Errorf("fovea: image features %v (%d values), want [1, %d, %d] as EncodeImages returns", f.Shape, len(f.Data), rows, d)
+		}
+		return b.Const(f), nil
+	}
+	if px.Values == nil {
+		return nil, errors.New("fovea: no pixel values")
 	}
 	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
 	if err := m.tower.CheckInput(vin); err != nil {
@@ -159,7 +187,10 @@ func (m *mllama) encodeImages(ctx context.Context, b backend.Backend, px *Pixels
 // (checked against the prompt and the images) or one built from the image
 // tokens.
 func (m *mllama) tokenMask(ids []int, px *Pixels, in *MllamaInputs) (*crossattn.TokenMask, error) {
-	n, tiles := px.Values.Shape[1], px.Values.Shape[2]
+	n, tiles, err := m.imageDims(px, in)
+	if err != nil {
+		return nil, err
+	}
 	if tm := in.CrossAttentionMask; tm != nil {
 		if tm.Batch != 1 || tm.Tokens != len(ids) || tm.Images != n || tm.Tiles != tiles {
 			return nil, fmt.Errorf("fovea: cross_attention_mask is [%d, %d, %d, %d], want [1, %d, %d, %d] for this prompt and pixel input",
@@ -169,6 +200,9 @@ func (m *mllama) tokenMask(ids []int, px *Pixels, in *MllamaInputs) (*crossattn.
 	}
 	numTiles := in.NumTiles
 	if numTiles == nil {
+		if len(in.AspectRatioMask) != 1 {
+			return nil, fmt.Errorf("fovea: aspect_ratio_mask has batch %d, want 1", len(in.AspectRatioMask))
+		}
 		numTiles = [][]int{make([]int, 0, n)}
 		for _, row := range in.AspectRatioMask[0] {
 			k := 0
@@ -194,7 +228,7 @@ func (m *mllama) tokenMask(ids []int, px *Pixels, in *MllamaInputs) (*crossattn.
 // pixel_values: image tokens are embedded like any token and the
 // cross-attention layers are skipped. With pixel input every image needs
 // exactly one image token.
-func (m *mllama) prefill(ctx context.Context, b backend.Backend, ids []int, px *Pixels) (*prefilled, error) {
+func (m *mllama) prefill(ctx context.Context, b Backend, ids []int, px *Pixels) (*prefilled, error) {
 	e, err := embedIDs(b, m.dec, ids) // [1, T, D]
 	if err != nil {
 		return nil, err
@@ -204,9 +238,6 @@ func (m *mllama) prefill(ctx context.Context, b backend.Backend, ids []int, px *
 		in, err := mllamaInputs(px)
 		if err != nil {
 			return nil, err
-		}
-		if px.Values.Dims() != 6 || px.Values.Shape[0] != 1 {
-			return nil, fmt.Errorf("fovea: Mllama pixel_values %v, want [1, N, tiles, 3, S, S]", px.Values.Shape)
 		}
 		tm, err := m.tokenMask(ids, px, in)
 		if err != nil {
@@ -226,4 +257,32 @@ func (m *mllama) prefill(ctx context.Context, b backend.Backend, ids []int, px *
 func (m *mllama) weightParts() []weightPart {
 	return append(decoderParts(m.dec, mllamaTextPrefix, mllamaHeadName),
 		weightPart{vision.MllamaVisionPrefix, m.tower}, weightPart{projector.Prefix, m.proj})
+}
+
+// visionOutputs runs the tiled tower alone: LastHidden is its output
+// [1, N, tiles, P+1, Dv·(1+L)] (the global encoder's output and the
+// selected intermediate local states, as MllamaVisionModel returns it),
+// Hidden the local encoder's hidden states followed by the global
+// encoder's, and Pooled is nil (the tower has no pooler).
+func (m *mllama) visionOutputs(ctx context.Context, b Backend, px *Pixels) (*VisionOutput, error) {
+	in, err := mllamaInputs(px)
+	if err != nil {
+		return nil, err
+	}
+	if px.Values == nil {
+		return nil, errors.New("fovea: no pixel values")
+	}
+	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
+	if err := m.tower.CheckInput(vin); err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := m.tower.Forward(b, vin)
+	vo := &VisionOutput{LastHidden: backend.T(out.Output)}
+	for _, h := range append(append([]Value(nil), out.Local...), out.Global...) {
+		vo.Hidden = append(vo.Hidden, backend.T(h))
+	}
+	return vo, nil
 }

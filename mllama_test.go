@@ -45,7 +45,7 @@ func mllamaGoldenPixels(t *testing.T, g *golden, prefix string, withMask bool) *
 		in.CrossAttentionMask, err = crossattn.TokenMaskFromInt64(v, shape)
 		require.NoError(t, err)
 	}
-	return &Pixels{Values: g.f32(t, prefix+"pixel_values"), Extra: in}
+	return &Pixels{Values: g.f32(t, prefix+"pixel_values"), Mllama: in}
 }
 
 func TestMllamaGolden(t *testing.T) {
@@ -67,17 +67,17 @@ func TestMllamaGolden(t *testing.T) {
 				px, err := m.PreprocessImages(loadImages(t, g.dir, c.image))
 				require.NoError(t, err)
 				track(requireClose(t, c.prefix+"pixel_values", g.f32(t, c.prefix+"pixel_values"), px.Values))
-				in := px.Extra.(*MllamaInputs)
+				in := px.Mllama
 				require.Equal(t, [][]int{g.ids(t, c.prefix+"aspect_ratio_ids")}, in.AspectRatioIDs)
 				require.Equal(t, [][][]int{{g.ids(t, c.prefix+"aspect_ratio_mask")}}, in.AspectRatioMask)
 				tm, err := m.impl.(*mllama).tokenMask(ids, px, in)
 				require.NoError(t, err)
 				require.Equal(t, g.ids(t, c.prefix+"cross_attention_mask"), tm.Data, "cross_attention_mask")
-				logits, err := m.LogitsPixels(ctx, ids, px)
+				logits, err := m.Logits(ctx, ids, px)
 				require.NoError(t, err)
 				track(requireClose(t, c.prefix+"logits", g.f32(t, c.prefix+"logits"), logits))
 				// From the golden tensors, HF's cross_attention_mask included.
-				logits, err = m.LogitsPixels(ctx, ids, mllamaGoldenPixels(t, g, c.prefix, true))
+				logits, err = m.Logits(ctx, ids, mllamaGoldenPixels(t, g, c.prefix, true))
 				require.NoError(t, err)
 				track(requireClose(t, c.prefix+"logits (inputs)", g.f32(t, c.prefix+"logits"), logits))
 			}
@@ -110,7 +110,7 @@ func TestMllamaGateZeroBitExact(t *testing.T) {
 	m, err := Load(ctx, g.dir, WithoutTokenizer())
 	require.NoError(t, err)
 	ids := g.ids(t, "input_ids")
-	withImage, err := m.LogitsPixels(ctx, ids, mllamaGoldenPixels(t, g, "", false))
+	withImage, err := m.Logits(ctx, ids, mllamaGoldenPixels(t, g, "", false))
 	require.NoError(t, err)
 	textOnly, err := m.Logits(ctx, ids, nil)
 	require.NoError(t, err)
@@ -128,11 +128,11 @@ func TestMllamaStrictRows(t *testing.T) {
 	ids := g.ids(t, "input_ids")
 	first := 3 // the image token's position (README)
 	require.Equal(t, 383, ids[first])
-	hf, err := m.LogitsPixels(ctx, ids, mllamaGoldenPixels(t, g, "", false))
+	hf, err := m.Logits(ctx, ids, mllamaGoldenPixels(t, g, "", false))
 	require.NoError(t, err)
 	px := mllamaGoldenPixels(t, g, "", false)
-	px.Extra.(*MllamaInputs).Strict = true
-	strict, err := m.LogitsPixels(ctx, ids, px)
+	px.Mllama.Strict = true
+	strict, err := m.Logits(ctx, ids, px)
 	require.NoError(t, err)
 	textOnly, err := m.Logits(ctx, ids, nil)
 	require.NoError(t, err)
@@ -163,30 +163,30 @@ func TestMllamaBadInput(t *testing.T) {
 
 	// More image tokens than images.
 	two := append([]int{383}, ids...)
-	_, err = m.LogitsPixels(ctx, two, px)
+	_, err = m.Logits(ctx, two, px)
 	require.ErrorContains(t, err, "2 image tokens (id 383) but 1 image(s)")
 	// Images but no image token.
 	noTok := append([]int(nil), ids...)
 	noTok[3] = 5
-	_, err = m.LogitsPixels(ctx, noTok, px)
+	_, err = m.Logits(ctx, noTok, px)
 	require.ErrorContains(t, err, "no image token")
 	// Unsupported aspect ratio id.
 	bad := mllamaGoldenPixels(t, g, "", false)
-	bad.Extra.(*MllamaInputs).AspectRatioIDs = [][]int{{7}}
-	_, err = m.LogitsPixels(ctx, ids, bad)
+	bad.Mllama.AspectRatioIDs = [][]int{{7}}
+	_, err = m.Logits(ctx, ids, bad)
 	require.ErrorContains(t, err, "unsupported aspect ratio id 7")
 	// More tiles than max_num_tiles.
 	bad = mllamaGoldenPixels(t, g, "", false)
 	bad.Values = tensor.New(1, 1, 3, 3, 32, 32)
-	bad.Extra.(*MllamaInputs).AspectRatioMask = [][][]int{{{1, 1, 1}}}
-	_, err = m.LogitsPixels(ctx, ids, bad)
+	bad.Mllama.AspectRatioMask = [][][]int{{{1, 1, 1}}}
+	_, err = m.Logits(ctx, ids, bad)
 	require.ErrorContains(t, err, "above max_num_tiles 2")
 	// Pixels without the side inputs.
-	_, err = m.Logits(ctx, ids, g.f32(t, "pixel_values"))
+	_, err = m.Logits(ctx, ids, &Pixels{Values: g.f32(t, "pixel_values")})
 	require.ErrorContains(t, err, "aspect ratio ids")
 	// A cross_attention_mask that does not fit the prompt.
 	bad = mllamaGoldenPixels(t, g, "", true)
-	_, err = m.LogitsPixels(ctx, ids[:5], bad)
+	_, err = m.Logits(ctx, ids[:5], bad)
 	require.ErrorContains(t, err, "cross_attention_mask is [1, 10, 1, 2]")
 }
 
@@ -203,7 +203,7 @@ func TestMllamaDecodeMatchesRecompute(t *testing.T) {
 	full := append(append([]int(nil), j.PromptIDs...), j.GeneratedIDs...)
 	// HF's mask for the full sequence is the prompt's mask with its last
 	// row repeated; building it from the image token gives the same rows.
-	logits, err := m.LogitsPixels(ctx, full, mllamaGoldenPixels(t, g, "", false))
+	logits, err := m.Logits(ctx, full, mllamaGoldenPixels(t, g, "", false))
 	require.NoError(t, err)
 	v := logits.Shape[2]
 	for i, want := range j.GeneratedIDs {

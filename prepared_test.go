@@ -76,7 +76,7 @@ func TestF32CompactLoad(t *testing.T) {
 	m, err := Load(ctx, g.dir, WithQuantization(F32Compact))
 	require.NoError(t, err)
 	require.Empty(t, m.b.(backend.Eager).Prepared)
-	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), g.f32(t, "pixel_values"))
+	logits, err := m.Logits(ctx, g.ids(t, "input_ids"), &Pixels{Values: g.f32(t, "pixel_values")})
 	require.NoError(t, err)
 	requireClose(t, "logits", g.f32(t, "logits"), logits)
 }

@@ -57,7 +57,7 @@ type Quantization int
 const (
 	// F32 keeps every weight in float32 (exact; the default). The Linear
 	// weights (the names Q8_0 compresses) are packed once for the sgemm
-	// kernels (backend.PrepareF32) into one huge-page block; every product
+	// kernels into one huge-page block; every product
 	// reads the packed copy and the row-major one is released after
 	// loading, so the model holds one float32 copy.
 	F32 Quantization = iota

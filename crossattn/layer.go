@@ -6,7 +6,6 @@ import (
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
-	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -18,10 +17,10 @@ const gateLen = 1
 // keys (q_norm, k_norm over Dh), grouped-query attention without RoPE and
 // without a causal mask.
 type Attention struct {
-	Q     *tensor.Tensor  `weight:"q_proj.weight"` // [H·Dh, D]
-	K     *tensor.Tensor  `weight:"k_proj.weight"` // [KVH·Dh, D]
-	V     *tensor.Tensor  `weight:"v_proj.weight"` // [KVH·Dh, D]
-	O     *tensor.Tensor  `weight:"o_proj.weight"` // [D, H·Dh]
+	Q     *Tensor         `weight:"q_proj.weight"` // [H·Dh, D]
+	K     *Tensor         `weight:"k_proj.weight"` // [KVH·Dh, D]
+	V     *Tensor         `weight:"v_proj.weight"` // [KVH·Dh, D]
+	O     *Tensor         `weight:"o_proj.weight"` // [D, H·Dh]
 	QNorm decoder.RMSNorm `weight:"q_norm"`        // [Dh]
 	KNorm decoder.RMSNorm `weight:"k_norm"`        // [Dh]
 
@@ -38,17 +37,17 @@ type Attention struct {
 type Layer struct {
 	InputNorm    decoder.RMSNorm `weight:"input_layernorm"`
 	Attn         Attention       `weight:"cross_attn"`
-	AttnGate     *tensor.Tensor  `weight:"cross_attn_attn_gate"` // [1]
+	AttnGate     *Tensor         `weight:"cross_attn_attn_gate"` // [1]
 	PostAttnNorm decoder.RMSNorm `weight:"post_attention_layernorm"`
 	MLP          decoder.MLP     `weight:"mlp"`
-	MLPGate      *tensor.Tensor  `weight:"cross_attn_mlp_gate"` // [1]
+	MLPGate      *Tensor         `weight:"cross_attn_mlp_gate"` // [1]
 }
 
 var _ decoder.Layer = (*Layer)(nil)
 
 // New allocates one cross-attention layer for cfg (zero weights until
 // bound; the decoder's Load binds it under "layers.N.").
-func New(cfg *config.MllamaText) (*Layer, error) {
+func New(cfg *Config) (*Layer, error) {
 	if cfg == nil {
 		return nil, errors.New("crossattn: nil text config")
 	}
@@ -78,7 +77,7 @@ func New(cfg *config.MllamaText) (*Layer, error) {
 // NewLayers returns the layer list for decoder.NewWithLayers: a *Layer at
 // every index of cross_attention_layers, nil (a self-attention Block)
 // elsewhere.
-func NewLayers(cfg *config.MllamaText) ([]decoder.Layer, error) {
+func NewLayers(cfg *Config) ([]decoder.Layer, error) {
 	if cfg == nil {
 		return nil, errors.New("crossattn: nil text config")
 	}
@@ -104,7 +103,7 @@ func (l *Layer) NewState(batch int) any { return &State{batch: batch} }
 // K/V and masks in state (a *State). Without images it returns x itself,
 // as HF skips cross-attention layers when there is neither
 // cross_attention_states nor a filled cross-attention cache.
-func (l *Layer) Forward(b backend.Backend, x backend.Value, pos []int, state any) backend.Value {
+func (l *Layer) Forward(b Backend, x Value, pos []int, state any) Value {
 	s, _ := state.(*State)
 	if s == nil || !s.HasImages() {
 		return x
@@ -129,7 +128,7 @@ func (l *Layer) Forward(b backend.Backend, x backend.Value, pos []int, state any
 // ImageKV projects image states [B, Nv, D] to keys and values
 // [B, KVH, Nv, Dh]; keys get k_norm (HF applies it after repeat_kv, which
 // is the same per head).
-func (a *Attention) ImageKV(b backend.Backend, states backend.Value) (k, v backend.Value) {
+func (a *Attention) ImageKV(b Backend, states Value) (k, v Value) {
 	kv := backend.Linears(b, states, []backend.Value{b.Weight(a.K), b.Weight(a.V)}, nil) // [B, Nv, KVH·Dh] ×2
 	k = splitHeads(b, kv[0], a.KVHeads, a.HeadDim)                                       // [B, KVH, Nv, Dh]
 	v = splitHeads(b, kv[1], a.KVHeads, a.HeadDim)                                       // [B, KVH, Nv, Dh]
@@ -138,7 +137,7 @@ func (a *Attention) ImageKV(b backend.Backend, states backend.Value) (k, v backe
 
 // Forward attends from x [B, T, D] to image keys/values k, v
 // [B, KVH, Nv, Dh] under the additive mask [B, 1, T, Nv] → [B, T, D].
-func (a *Attention) Forward(b backend.Backend, x, k, v, mask backend.Value) backend.Value {
+func (a *Attention) Forward(b Backend, x, k, v, mask Value) Value {
 	q := splitHeads(b, b.Linear(x, b.Weight(a.Q), nil), a.Heads, a.HeadDim) // [B, H, T, Dh]
 	q = a.QNorm.Forward(b, q)                                               // q_norm over Dh
 	// Scale 1/sqrt(Dh), softmax over the image tokens, GQA by repeat_kv.
@@ -150,7 +149,7 @@ func (a *Attention) Forward(b backend.Backend, x, k, v, mask backend.Value) back
 }
 
 // splitHeads turns x [B, T, N·Dh] into [B, N, T, Dh].
-func splitHeads(b backend.Backend, x backend.Value, n, dh int) backend.Value {
+func splitHeads(b Backend, x Value, n, dh int) Value {
 	s := b.Shape(x)
 	x = b.Reshape(x, s[0], s[1], n, dh) // [B, T, N, Dh]
 	return b.Transpose(x, 0, 2, 1, 3)   // [B, N, T, Dh]

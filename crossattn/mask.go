@@ -137,7 +137,7 @@ func TokenMaskFromInt64(vals []int64, shape []int) (*TokenMask, error) {
 // tile). A row that sees nothing is multiplied by its row mask 0, so its
 // additive mask becomes all zero: such tokens attend uniformly to every
 // image token (HF behaviour, transformers issue #39379).
-func (m *TokenMask) Dense(patches int) (mask, rowMask *tensor.Tensor) {
+func (m *TokenMask) Dense(patches int) (mask, rowMask *Tensor) {
 	nv := m.Images * m.Tiles * patches
 	mask = tensor.New(m.Batch, 1, m.Tokens, nv)
 	rowMask = tensor.New(m.Batch, 1, m.Tokens, 1)

@@ -41,7 +41,7 @@ func (s *State) HasImages() bool { return s != nil && s.k != nil }
 // additive [B, 1, T, Nv] and row mask [B, T, 1]. A position past the
 // mask's last row uses the last row, as HF's generate extends
 // cross_attention_mask by repeating its last row at every step.
-func (s *State) rowsFor(pos []int) (mask, rows *tensor.Tensor) {
+func (s *State) rowsFor(pos []int) (mask, rows *Tensor) {
 	bsz, tm, nv := s.mask.Shape[0], s.mask.Shape[2], s.mask.Shape[3]
 	t := len(pos)
 	mask = tensor.New(bsz, 1, t, nv)
@@ -63,7 +63,7 @@ func (s *State) rowsFor(pos []int) (mask, rows *tensor.Tensor) {
 // keeps them, with the masks built from mask, until ClearImages or the
 // next SetImages. mask is cross_attention_mask [B, T, N, tiles]; T is the
 // prompt length, and later positions reuse its last row.
-func SetImages(b backend.Backend, m *decoder.Model, st *decoder.State, states backend.Value, mask *TokenMask, opts Options) error {
+func SetImages(b Backend, m *decoder.Model, st *decoder.State, states Value, mask *TokenMask, opts Options) error {
 	if m == nil || st == nil || mask == nil {
 		return errors.New("crossattn: SetImages needs a model, a state and a mask")
 	}

@@ -11,7 +11,7 @@
 //
 //	type Layer interface {
 //	    NewState(batch int) any
-//	    Forward(b backend.Backend, x backend.Value, pos []int, state any) backend.Value
+//	    Forward(b Backend, x Value, pos []int, state any) Value
 //	}
 //
 // New builds a stack of Blocks (HF LlamaDecoderLayer); NewWithLayers takes
@@ -40,7 +40,7 @@
 //
 // Weights are immutable after Load; everything that changes while running
 // lives in a State (Model.NewState(batch)): one state per layer (a Block's
-// is its *backend.KVCache, holding post-RoPE keys and values as HF's
+// is its *KVCache, holding post-RoPE keys and values as HF's
 // DynamicCache does) and the number of positions consumed. Forward appends
 // T positions; the new tokens sit at positions Pos()..Pos()+T-1 and attend
 // causally to everything cached. Several sequences at once are a batch
@@ -62,7 +62,7 @@
 // With tie_word_embeddings the head is the embedding table itself (an
 // lm_head tensor in the checkpoint is claimed and ignored, as HF re-ties
 // after loading). Missing, unexpected and mis-shaped tensors come back in
-// one *weights.BindError naming each; bias tensors are checked against
+// one *BindError naming each; bias tensors are checked against
 // attention_bias and mlp_bias.
 //
 // # Generation

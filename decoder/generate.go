@@ -7,8 +7,6 @@ import (
 	"iter"
 	"math"
 
-	"github.com/fovea-ml/fovea/internal/backend"
-	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -71,7 +69,7 @@ var errNotEager = errors.New("decoder: Generate needs an eager backend (values m
 
 // lastLogits applies the LM head to the last position of h [1, T, D] and
 // returns the row [V].
-func (m *Model) lastLogits(b backend.Backend, h backend.Value) ([]float32, error) {
+func (m *Model) lastLogits(b Backend, h Value) ([]float32, error) {
 	t := b.Shape(h)[1]
 	if t > 1 {
 		h = b.Slice(h, 1, t-1, t) // [1, 1, D]
@@ -91,7 +89,7 @@ func (m *Model) lastLogits(b backend.Backend, h backend.Value) ([]float32, error
 // that does not fit the context yields an error. The last token yielded is
 // not fed back, so st ends one position short of the full sequence.
 // Stopping the iteration early is allowed. Eager backend only.
-func (m *Model) Generate(ctx context.Context, b backend.Backend, st *State, prefill backend.Value, opts GenerateOptions) iter.Seq2[int, error] {
+func (m *Model) Generate(ctx context.Context, b Backend, st *State, prefill Value, opts GenerateOptions) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
 		if err := opts.Validate(); err != nil {
 			yield(0, err)
@@ -161,7 +159,7 @@ func isStop(tok int, stops []int) bool {
 
 // Greedy runs Generate with greedy decoding (temperature 0, no penalty)
 // and collects the ids: the reference path of the golden tests.
-func (m *Model) Greedy(ctx context.Context, b backend.Backend, st *State, prefill backend.Value, maxNew int, stop ...int) ([]int, error) {
+func (m *Model) Greedy(ctx context.Context, b Backend, st *State, prefill Value, maxNew int, stop ...int) ([]int, error) {
 	var out []int
 	for tok, err := range m.Generate(ctx, b, st, prefill, GenerateOptions{MaxNewTokens: maxNew, StopTokens: stop}) {
 		if err != nil {
@@ -177,7 +175,7 @@ func (m *Model) Greedy(ctx context.Context, b backend.Backend, st *State, prefil
 // temperature / top_k / top_p only when do_sample (else greedy). Without
 // max_new_tokens, HF's max_length (which counts the prompt of promptLen
 // tokens) sets MaxNewTokens, which may come out ≤ 0 (Validate rejects it).
-func OptionsFromGeneration(g *config.GenerationConfig, promptLen int) GenerateOptions {
+func OptionsFromGeneration(g *GenerationConfig, promptLen int) GenerateOptions {
 	o := GenerateOptions{
 		StopTokens:        append([]int(nil), g.EOSTokenID...),
 		RepetitionPenalty: float32(g.RepetitionPenalty),

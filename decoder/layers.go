@@ -8,7 +8,7 @@ import (
 // RMSNorm is HF's LlamaRMSNorm: x / sqrt(mean(x²) + eps) · weight over the
 // last dimension.
 type RMSNorm struct {
-	Weight *tensor.Tensor `weight:"weight"` // [D]
+	Weight *Tensor `weight:"weight"` // [D]
 	Eps    float32
 }
 
@@ -18,25 +18,25 @@ func NewRMSNorm(d int, eps float32) RMSNorm {
 }
 
 // Forward normalises x [..., D] → [..., D].
-func (n *RMSNorm) Forward(b backend.Backend, x backend.Value) backend.Value {
+func (n *RMSNorm) Forward(b Backend, x Value) Value {
 	return b.RMSNorm(x, b.Weight(n.Weight), n.Eps)
 }
 
 // MLP is HF's LlamaMLP, the gated ("SwiGLU" for SiLU) feed-forward:
 // down(act(gate(x)) · up(x)).
 type MLP struct {
-	Gate     *tensor.Tensor `weight:"gate_proj.weight"`        // [F, D]
-	GateBias *tensor.Tensor `weight:"gate_proj.bias,optional"` // [F] when mlp_bias
-	Up       *tensor.Tensor `weight:"up_proj.weight"`          // [F, D]
-	UpBias   *tensor.Tensor `weight:"up_proj.bias,optional"`   // [F] when mlp_bias
-	Down     *tensor.Tensor `weight:"down_proj.weight"`        // [D, F]
-	DownBias *tensor.Tensor `weight:"down_proj.bias,optional"` // [D] when mlp_bias
-	Act      backend.Act
+	Gate     *Tensor `weight:"gate_proj.weight"`        // [F, D]
+	GateBias *Tensor `weight:"gate_proj.bias,optional"` // [F] when mlp_bias
+	Up       *Tensor `weight:"up_proj.weight"`          // [F, D]
+	UpBias   *Tensor `weight:"up_proj.bias,optional"`   // [F] when mlp_bias
+	Down     *Tensor `weight:"down_proj.weight"`        // [D, F]
+	DownBias *Tensor `weight:"down_proj.bias,optional"` // [D] when mlp_bias
+	Act      Act
 }
 
 // NewMLP allocates an MLP of width d and hidden width f; bias adds the
 // three bias vectors (HF mlp_bias).
-func NewMLP(d, f int, act backend.Act, bias bool) MLP {
+func NewMLP(d, f int, act Act, bias bool) MLP {
 	m := MLP{Gate: tensor.New(f, d), Up: tensor.New(f, d), Down: tensor.New(d, f), Act: act}
 	if bias {
 		m.GateBias, m.UpBias, m.DownBias = tensor.New(f), tensor.New(f), tensor.New(d)
@@ -45,19 +45,19 @@ func NewMLP(d, f int, act backend.Act, bias bool) MLP {
 }
 
 // Forward maps x [B, T, D] → [B, T, D] (HF LlamaMLP.forward, pretraining_tp 1).
-func (m *MLP) Forward(b backend.Backend, x backend.Value) backend.Value {
+func (m *MLP) Forward(b Backend, x Value) Value {
 	return b.Linear(m.hidden(b, x), b.Weight(m.Down), optWeight(b, m.DownBias)) // [B, T, D]
 }
 
 // forwardAdd is res + Forward(x): fused into the down projection when the
 // backend offers backend.ResidualLinear.
-func (m *MLP) forwardAdd(b backend.Backend, x, res backend.Value) backend.Value {
+func (m *MLP) forwardAdd(b Backend, x, res Value) Value {
 	return linearAdd(b, m.hidden(b, x), b.Weight(m.Down), optWeight(b, m.DownBias), res) // [B, T, D]
 }
 
 // hidden is act(gate(x)) · up(x): x [B, T, D] → [B, T, F], the activation
 // and product in one pass when the backend offers backend.GatedActivator.
-func (m *MLP) hidden(b backend.Backend, x backend.Value) backend.Value {
+func (m *MLP) hidden(b Backend, x Value) Value {
 	gu := backend.Linears(b, x,
 		[]backend.Value{b.Weight(m.Gate), b.Weight(m.Up)},
 		[]backend.Value{optWeight(b, m.GateBias), optWeight(b, m.UpBias)})
@@ -70,7 +70,7 @@ func (m *MLP) hidden(b backend.Backend, x backend.Value) backend.Value {
 
 // linearAdd is res + x·wᵀ + bias, fused when the backend offers
 // backend.ResidualLinear.
-func linearAdd(b backend.Backend, x, w, bias, res backend.Value) backend.Value {
+func linearAdd(b Backend, x, w, bias, res Value) Value {
 	if rl, ok := b.(backend.ResidualLinear); ok {
 		return rl.LinearAdd(x, w, bias, res)
 	}
@@ -80,23 +80,23 @@ func linearAdd(b backend.Backend, x, w, bias, res backend.Value) backend.Value {
 // Attention is HF's LlamaAttention: q/k/v projections, rotary embeddings on
 // q and k, grouped-query causal attention, output projection.
 type Attention struct {
-	Q     *tensor.Tensor `weight:"q_proj.weight"`        // [H·Dh, D]
-	QBias *tensor.Tensor `weight:"q_proj.bias,optional"` // [H·Dh] when attention_bias
-	K     *tensor.Tensor `weight:"k_proj.weight"`        // [KVH·Dh, D]
-	KBias *tensor.Tensor `weight:"k_proj.bias,optional"` // [KVH·Dh]
-	V     *tensor.Tensor `weight:"v_proj.weight"`        // [KVH·Dh, D]
-	VBias *tensor.Tensor `weight:"v_proj.bias,optional"` // [KVH·Dh]
-	O     *tensor.Tensor `weight:"o_proj.weight"`        // [D, H·Dh]
-	OBias *tensor.Tensor `weight:"o_proj.bias,optional"` // [D]
+	Q     *Tensor `weight:"q_proj.weight"`        // [H·Dh, D]
+	QBias *Tensor `weight:"q_proj.bias,optional"` // [H·Dh] when attention_bias
+	K     *Tensor `weight:"k_proj.weight"`        // [KVH·Dh, D]
+	KBias *Tensor `weight:"k_proj.bias,optional"` // [KVH·Dh]
+	V     *Tensor `weight:"v_proj.weight"`        // [KVH·Dh, D]
+	VBias *Tensor `weight:"v_proj.bias,optional"` // [KVH·Dh]
+	O     *Tensor `weight:"o_proj.weight"`        // [D, H·Dh]
+	OBias *Tensor `weight:"o_proj.bias,optional"` // [D]
 
 	Heads, KVHeads, HeadDim int
 	// Rope holds the rotary frequencies (shared by every layer of a model).
-	Rope *backend.RoPE
+	Rope *RoPE
 }
 
 // NewAttention allocates an attention block of width d with the given
 // head geometry; bias adds the four bias vectors (HF attention_bias).
-func NewAttention(d, heads, kvHeads, headDim int, rope *backend.RoPE, bias bool) Attention {
+func NewAttention(d, heads, kvHeads, headDim int, rope *RoPE, bias bool) Attention {
 	a := Attention{
 		Q: tensor.New(heads*headDim, d), K: tensor.New(kvHeads*headDim, d),
 		V: tensor.New(kvHeads*headDim, d), O: tensor.New(d, heads*headDim),
@@ -112,19 +112,19 @@ func NewAttention(d, heads, kvHeads, headDim int, rope *backend.RoPE, bias bool)
 // Forward maps x [B, T, D] at absolute positions pos (len T) to [B, T, D].
 // cache, when non-nil, receives this step's keys and values and the
 // attention runs over everything cached (HF DynamicCache).
-func (a *Attention) Forward(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache) backend.Value {
+func (a *Attention) Forward(b Backend, x Value, pos []int, cache *KVCache) Value {
 	return b.Linear(a.attend(b, x, pos, cache), b.Weight(a.O), optWeight(b, a.OBias)) // [B, T, D]
 }
 
 // forwardAdd is res + Forward(x, …): the residual add fused into the
 // output projection when the backend offers backend.ResidualLinear.
-func (a *Attention) forwardAdd(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache, res backend.Value) backend.Value {
+func (a *Attention) forwardAdd(b Backend, x Value, pos []int, cache *KVCache, res Value) Value {
 	return linearAdd(b, a.attend(b, x, pos, cache), b.Weight(a.O), optWeight(b, a.OBias), res) // [B, T, D]
 }
 
 // attend runs everything before the output projection: x [B, T, D] →
 // attention output with merged heads [B, T, H·Dh].
-func (a *Attention) attend(b backend.Backend, x backend.Value, pos []int, cache *backend.KVCache) backend.Value {
+func (a *Attention) attend(b Backend, x Value, pos []int, cache *KVCache) Value {
 	qkv := backend.Linears(b, x,
 		[]backend.Value{b.Weight(a.Q), b.Weight(a.K), b.Weight(a.V)},
 		[]backend.Value{optWeight(b, a.QBias), optWeight(b, a.KBias), optWeight(b, a.VBias)})
@@ -150,7 +150,7 @@ func (a *Attention) attend(b backend.Backend, x backend.Value, pos []int, cache 
 }
 
 // splitHeads turns x [B, T, N·Dh] into [B, N, T, Dh].
-func splitHeads(b backend.Backend, x backend.Value, n, dh int) backend.Value {
+func splitHeads(b Backend, x Value, n, dh int) Value {
 	s := b.Shape(x)
 	bs, t := s[0], s[1]
 	if t == 1 {
@@ -163,7 +163,7 @@ func splitHeads(b backend.Backend, x backend.Value, n, dh int) backend.Value {
 }
 
 // mergeHeads turns x [B, N, T, Dh] into [B, T, N·Dh].
-func mergeHeads(b backend.Backend, x backend.Value) backend.Value {
+func mergeHeads(b Backend, x Value) Value {
 	s := b.Shape(x)
 	bs, n, t, dh := s[0], s[1], s[2], s[3]
 	if t != 1 {
@@ -173,7 +173,7 @@ func mergeHeads(b backend.Backend, x backend.Value) backend.Value {
 }
 
 // optWeight is b.Weight(w), or nil for an absent optional tensor.
-func optWeight(b backend.Backend, w *tensor.Tensor) backend.Value {
+func optWeight(b Backend, w *Tensor) Value {
 	if w == nil {
 		return nil
 	}
@@ -181,7 +181,7 @@ func optWeight(b backend.Backend, w *tensor.Tensor) backend.Value {
 }
 
 // Block is HF's LlamaDecoderLayer (pre-norm): h = x + attn(norm1(x));
-// out = h + mlp(norm2(h)). Its run state is a *backend.KVCache.
+// out = h + mlp(norm2(h)). Its run state is a *KVCache.
 type Block struct {
 	InputNorm    RMSNorm   `weight:"input_layernorm"`
 	Attn         Attention `weight:"self_attn"`
@@ -197,8 +197,8 @@ func (l *Block) NewState(batch int) any {
 }
 
 // Forward maps x [B, T, D] → [B, T, D]. state is the block's
-// *backend.KVCache, or nil to attend over x alone (no cache).
-func (l *Block) Forward(b backend.Backend, x backend.Value, pos []int, state any) backend.Value {
+// *KVCache, or nil to attend over x alone (no cache).
+func (l *Block) Forward(b Backend, x Value, pos []int, state any) Value {
 	cache, _ := state.(*backend.KVCache)
 	// HF LlamaDecoderLayer: residual around self-attention, then around the MLP.
 	h := l.Attn.forwardAdd(b, l.InputNorm.Forward(b, x), pos, cache, x) // [B, T, D]

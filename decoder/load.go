@@ -14,7 +14,7 @@ import (
 // example when their tensor names do not follow struct tags). Layers
 // without it are bound by walking their struct tags.
 type LayerBinder interface {
-	Bind(b *weights.Binder, prefix string) error
+	Bind(b *Binder, prefix string) error
 }
 
 // bodyPrefixSuffix is the HF name of the decoder body under a *ForCausalLM
@@ -32,7 +32,7 @@ const weightSuffix = "weight"
 // is read from the same root: prefix without its trailing "model." plus
 // "lm_head.weight". Every missing, unexpected or mis-shaped tensor is
 // reported in one error.
-func (m *Model) Load(src weights.Source, prefix string, opts ...weights.Option) error {
+func (m *Model) Load(src WeightSource, prefix string, opts ...WeightOption) error {
 	root := strings.TrimSuffix(prefix, bodyPrefixSuffix)
 	bd := weights.NewBinder(src, opts...)
 	bindErr := m.BindTo(bd, prefix, root+headName)
@@ -41,20 +41,20 @@ func (m *Model) Load(src weights.Source, prefix string, opts ...weights.Option) 
 
 // headSlot binds the LM head at its own root name.
 type headSlot struct {
-	W *tensor.Tensor `weight:"weight"`
+	W *Tensor `weight:"weight"`
 }
 
 // tiedHeadSlot claims a redundant lm_head tensor of a tied checkpoint
 // without using it (HF re-ties lm_head to the embeddings after loading).
 type tiedHeadSlot struct {
-	W *tensor.Tensor `weight:"weight,optional"`
+	W *Tensor `weight:"weight,optional"`
 }
 
 // BindTo registers the model's tensors with a shared Binder: the body under
 // prefix, the LM head under the full name head. Problems are reported by
 // bd.Finish; the returned error covers what the binder cannot see (bias
 // tensors present or absent against attention_bias / mlp_bias).
-func (m *Model) BindTo(bd *weights.Binder, prefix, head string) error {
+func (m *Model) BindTo(bd *Binder, prefix, head string) error {
 	_ = bd.Bind(prefix, m) // EmbedTokens and Norm; recorded for Finish
 	for i, l := range m.Layers {
 		lp := prefix + "layers." + strconv.Itoa(i) + "."

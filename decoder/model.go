@@ -15,19 +15,19 @@ type Layer interface {
 	// NewState returns this layer's run state for a batch (KV cache, image K/V, ...); may be nil.
 	NewState(batch int) any
 	// Forward maps x [B, T, D] to [B, T, D]; pos holds the absolute positions of the T new tokens.
-	Forward(b backend.Backend, x backend.Value, pos []int, state any) backend.Value
+	Forward(b Backend, x Value, pos []int, state any) Value
 }
 
 // Model is HF's LlamaForCausalLM: token embeddings, a stack of layers, a
 // final RMSNorm and the LM head. It holds weights and geometry only; all
 // run state lives in a State.
 type Model struct {
-	EmbedTokens *tensor.Tensor `weight:"embed_tokens.weight"` // [rows, D], rows ≥ V
+	EmbedTokens *Tensor `weight:"embed_tokens.weight"` // [rows, D], rows ≥ V
 	Layers      []Layer
-	Norm        *tensor.Tensor `weight:"norm.weight"` // [D]
+	Norm        *Tensor `weight:"norm.weight"` // [D]
 	// LMHead [V, D]; the same tensor as EmbedTokens when tie_word_embeddings
 	// (then EmbedTokens must have exactly V rows).
-	LMHead *tensor.Tensor
+	LMHead *Tensor
 
 	cfg  config.Llama
 	rope *backend.RoPE
@@ -47,7 +47,7 @@ func WithEmbedRows(n int) Option { return func(o *options) { o.embedRows = n } }
 
 // NewRoPE returns the rotary frequencies a Llama config asks for: plain,
 // or llama3-scaled per rope_scaling.
-func NewRoPE(cfg *config.Llama) (*backend.RoPE, error) {
+func NewRoPE(cfg *Config) (*RoPE, error) {
 	var l3 *backend.Llama3Scaling
 	if rs := cfg.RopeScaling; rs != nil && rs.RopeType == config.RopeLlama3 {
 		l3 = &backend.Llama3Scaling{
@@ -64,7 +64,7 @@ func NewRoPE(cfg *config.Llama) (*backend.RoPE, error) {
 
 // NewBlock allocates one Llama decoder layer for cfg sharing the rotary
 // frequencies rope.
-func NewBlock(cfg *config.Llama, rope *backend.RoPE) (*Block, error) {
+func NewBlock(cfg *Config, rope *RoPE) (*Block, error) {
 	act, err := backend.ParseAct(cfg.HiddenAct)
 	if err != nil {
 		return nil, fmt.Errorf("decoder: hidden_act: %w", err)
@@ -80,7 +80,7 @@ func NewBlock(cfg *config.Llama, rope *backend.RoPE) (*Block, error) {
 
 // New allocates a Llama model whose layers are all Blocks. Weights are
 // zero until Load.
-func New(cfg *config.Llama, opts ...Option) (*Model, error) {
+func New(cfg *Config, opts ...Option) (*Model, error) {
 	if cfg == nil {
 		return nil, errors.New("decoder: nil config")
 	}
@@ -90,7 +90,7 @@ func New(cfg *config.Llama, opts ...Option) (*Model, error) {
 // NewWithLayers allocates a model with caller-supplied layers: a nil entry
 // becomes a Block, any other entry is used as is (Mllama's cross-attention
 // layers). len(layers) must equal num_hidden_layers.
-func NewWithLayers(cfg *config.Llama, layers []Layer, opts ...Option) (*Model, error) {
+func NewWithLayers(cfg *Config, layers []Layer, opts ...Option) (*Model, error) {
 	if cfg == nil {
 		return nil, errors.New("decoder: nil config")
 	}
@@ -140,10 +140,10 @@ func NewWithLayers(cfg *config.Llama, layers []Layer, opts ...Option) (*Model, e
 }
 
 // Config returns the model's configuration.
-func (m *Model) Config() *config.Llama { return &m.cfg }
+func (m *Model) Config() *Config { return &m.cfg }
 
 // Rope returns the rotary frequencies shared by the Blocks.
-func (m *Model) Rope() *backend.RoPE { return m.rope }
+func (m *Model) Rope() *RoPE { return m.rope }
 
 // State is the run state of one batch of B sequences of equal length: each
 // layer's state (KV caches, image K/V) and the number of positions consumed.
@@ -178,7 +178,7 @@ func (s *State) Pos() int { return s.pos }
 // Batch is the number of sequences.
 func (s *State) Batch() int { return s.batch }
 
-// Reserve asks every layer state that can (a *backend.KVCache does) to
+// Reserve asks every layer state that can (a *KVCache does) to
 // hold n positions without growing.
 func (s *State) Reserve(n int) {
 	for _, ls := range s.Layers {
@@ -189,7 +189,7 @@ func (s *State) Reserve(n int) {
 }
 
 // Embed looks up token ids [B][T] (equal lengths) → [B, T, D].
-func (m *Model) Embed(b backend.Backend, ids [][]int) (backend.Value, error) {
+func (m *Model) Embed(b Backend, ids [][]int) (Value, error) {
 	if len(ids) == 0 || len(ids[0]) == 0 {
 		return nil, errors.New("decoder: Embed needs at least one sequence of at least one token")
 	}
@@ -213,7 +213,7 @@ func (m *Model) Embed(b backend.Backend, ids [][]int) (backend.Value, error) {
 
 // check validates x [B, T, D] against st and the context length and
 // returns the positions of the T new tokens.
-func (m *Model) check(b backend.Backend, x backend.Value, st *State) ([]int, error) {
+func (m *Model) check(b Backend, x Value, st *State) ([]int, error) {
 	if st == nil {
 		return nil, errors.New("decoder: nil State")
 	}
@@ -240,7 +240,7 @@ func (m *Model) check(b backend.Backend, x backend.Value, st *State) ([]int, err
 
 // run passes x [B, T, D] through every layer and the final norm, advancing
 // st. When hidden is non-nil it collects HF's hidden_states.
-func (m *Model) run(b backend.Backend, x backend.Value, st *State, hidden *[]backend.Value) (backend.Value, error) {
+func (m *Model) run(b Backend, x Value, st *State, hidden *[]Value) (Value, error) {
 	pos, err := m.check(b, x, st)
 	if err != nil {
 		return nil, err
@@ -261,12 +261,12 @@ func (m *Model) run(b backend.Backend, x backend.Value, st *State, hidden *[]bac
 
 // Hidden runs embeds [B, T, D] through the stack and the final norm →
 // [B, T, D], advancing st by T positions. No LM head.
-func (m *Model) Hidden(b backend.Backend, embeds backend.Value, st *State) (backend.Value, error) {
+func (m *Model) Hidden(b Backend, embeds Value, st *State) (Value, error) {
 	return m.run(b, embeds, st, nil)
 }
 
 // Logits applies the LM head: h [B, T, D] → [B, T, V].
-func (m *Model) Logits(b backend.Backend, h backend.Value) backend.Value {
+func (m *Model) Logits(b Backend, h Value) Value {
 	return b.Linear(h, b.Weight(m.LMHead), nil)
 }
 
@@ -274,7 +274,7 @@ func (m *Model) Logits(b backend.Backend, h backend.Value) backend.Value {
 // positions. It fails, leaving st untouched, when the input does not
 // match the model or State, or when the positions would pass
 // max_position_embeddings.
-func (m *Model) Forward(b backend.Backend, embeds backend.Value, st *State) (backend.Value, error) {
+func (m *Model) Forward(b Backend, embeds Value, st *State) (Value, error) {
 	h, err := m.run(b, embeds, st, nil)
 	if err != nil {
 		return nil, err
@@ -285,7 +285,7 @@ func (m *Model) Forward(b backend.Backend, embeds backend.Value, st *State) (bac
 // ForwardHidden is Forward that also returns HF's hidden_states: entry 0
 // is embeds, entry i the output of layer i-1, and the last entry (index
 // len(Layers)) the output of the final norm, all [B, T, D].
-func (m *Model) ForwardHidden(b backend.Backend, embeds backend.Value, st *State) (logits backend.Value, hidden []backend.Value, err error) {
+func (m *Model) ForwardHidden(b Backend, embeds Value, st *State) (logits Value, hidden []Value, err error) {
 	hidden = make([]backend.Value, 0, len(m.Layers)+1)
 	h, err := m.run(b, embeds, st, &hidden)
 	if err != nil {

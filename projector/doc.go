@@ -19,7 +19,7 @@
 //
 // MLP2 is HF's LlavaMultiModalProjector: linear_2(act(linear_1(x))) with
 // biases and act = projector_hidden_act; Linear is a single linear_1
-// (original LLaVA v1). KindFromWeights picks the kind from the checkpoint
+// (original LLaVA v1). VariantFromWeights picks the kind from the checkpoint
 // (linear_2 present or not). Weights live under "multi_modal_projector."
 // (Prefix); linear_1's input width is Dv times the number of feature layers.
 //

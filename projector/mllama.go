@@ -2,9 +2,6 @@ package projector
 
 import (
 	"fmt"
-
-	"github.com/fovea-ml/fovea/internal/backend"
-	"github.com/fovea-ml/fovea/internal/config"
 )
 
 // mllamaVisionDims is the rank of the Mllama vision output
@@ -19,14 +16,14 @@ type Mllama struct {
 }
 
 // NewMllama allocates the projector for cfg: [D, Dv] weight and [D] bias.
-func NewMllama(cfg *config.Mllama) *Mllama {
+func NewMllama(cfg *MllamaConfig) *Mllama {
 	return &Mllama{Dense: newDense(cfg.VisionConfig.VisionOutputDim, cfg.TextConfig.HiddenSize)}
 }
 
 // Forward maps the vision output x [B, N, tiles, P, Dv] to the
 // cross_attention_states [B, N·tiles·P, D] (image-major, then tile, then
 // patch), as HF's projector(...).reshape(-1, P, D) viewed per sequence.
-func (p *Mllama) Forward(b backend.Backend, x backend.Value) backend.Value {
+func (p *Mllama) Forward(b Backend, x Value) Value {
 	s := b.Shape(x)
 	if len(s) != mllamaVisionDims {
 		panic(fmt.Sprintf("projector: Mllama.Forward: vision output %v, want [B, N, tiles, P, Dv]", s))

@@ -12,29 +12,29 @@ import (
 // newer "model.multi_modal_projector." layout to this one).
 const Prefix = "multi_modal_projector."
 
-// Kind selects the projector architecture.
-type Kind int
+// Variant selects the projector architecture.
+type Variant int
 
 const (
 	// MLP2 is HF's LlavaMultiModalProjector: linear_2(act(linear_1(x))).
-	MLP2 Kind = iota
+	MLP2 Variant = iota
 	// Linear is a single linear_1 (the original LLaVA v1 projector).
 	Linear
 )
 
-func (k Kind) String() string {
+func (k Variant) String() string {
 	switch k {
 	case MLP2:
 		return "mlp2x"
 	case Linear:
 		return "linear"
 	}
-	return fmt.Sprintf("Kind(%d)", int(k))
+	return fmt.Sprintf("Variant(%d)", int(k))
 }
 
-// KindFromWeights picks MLP2 when the checkpoint holds linear_2's weight,
+// VariantFromWeights picks MLP2 when the checkpoint holds linear_2's weight,
 // Linear otherwise. has reports whether a (full) tensor name exists.
-func KindFromWeights(has func(name string) bool, prefix string) Kind {
+func VariantFromWeights(has func(name string) bool, prefix string) Variant {
 	if has(prefix + "linear_2.weight") {
 		return MLP2
 	}
@@ -43,14 +43,14 @@ func KindFromWeights(has func(name string) bool, prefix string) Kind {
 
 // Dense is an nn.Linear with a bias: Weight [Out, In], Bias [Out].
 type Dense struct {
-	Weight *tensor.Tensor `weight:"weight"`
-	Bias   *tensor.Tensor `weight:"bias"`
+	Weight *Tensor `weight:"weight"`
+	Bias   *Tensor `weight:"bias"`
 }
 
 func newDense(in, out int) Dense { return Dense{Weight: tensor.New(out, in), Bias: tensor.New(out)} }
 
 // Forward maps x [..., In] → [..., Out].
-func (l *Dense) Forward(b backend.Backend, x backend.Value) backend.Value {
+func (l *Dense) Forward(b Backend, x Value) Value {
 	return b.Linear(x, b.Weight(l.Weight), b.Weight(l.Bias))
 }
 
@@ -58,9 +58,9 @@ func (l *Dense) Forward(b backend.Backend, x backend.Value) backend.Value {
 // [N, P, Dt]. Weight names are relative to Prefix.
 type Projector struct {
 	Linear1 Dense  `weight:"linear_1"`
-	Linear2 *Dense `weight:"linear_2,optional"` // nil for Kind Linear
+	Linear2 *Dense `weight:"linear_2,optional"` // nil for Variant Linear
 
-	kind Kind
+	kind Variant
 	act  backend.Act
 }
 
@@ -83,7 +83,7 @@ type Config struct {
 }
 
 // FromLlava extracts a projector Config from a LLaVA config.
-func FromLlava(c *config.Llava) Config {
+func FromLlava(c *LlavaConfig) Config {
 	return Config{
 		VisionHidden:    c.VisionConfig.HiddenSize,
 		TextHidden:      c.TextConfig.HiddenSize,
@@ -131,7 +131,7 @@ func (c *Config) MaxLayer() int {
 
 // New allocates a projector of the given kind; linear_1's input width is
 // VisionHidden times the number of feature layers (they are concatenated).
-func New(c Config, kind Kind) (*Projector, error) {
+func New(c Config, kind Variant) (*Projector, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -149,12 +149,12 @@ func New(c Config, kind Kind) (*Projector, error) {
 	return p, nil
 }
 
-// Kind reports the architecture.
-func (p *Projector) Kind() Kind { return p.kind }
+// Variant reports the architecture.
+func (p *Projector) Variant() Variant { return p.kind }
 
 // Forward maps x [N, P, In] → [N, P, Dt]: linear_2(act(linear_1(x))) as
-// HF's LlavaMultiModalProjector, or linear_1(x) alone for Kind Linear.
-func (p *Projector) Forward(b backend.Backend, x backend.Value) backend.Value {
+// HF's LlavaMultiModalProjector, or linear_1(x) alone for Variant Linear.
+func (p *Projector) Forward(b Backend, x Value) Value {
 	h := p.Linear1.Forward(b, x) // [N, P, Dt]
 	if p.Linear2 == nil {
 		return h
@@ -179,7 +179,7 @@ func resolveLayer(l, n int) (int, error) {
 // "default" drops the CLS token (position 0), "full" keeps all. Several
 // layers are concatenated along channels after the crop, as HF does.
 // Returns [N, P, Dv·L] (P+1 tokens for "full").
-func SelectFeatures(b backend.Backend, hidden []backend.Value, c Config) (backend.Value, error) {
+func SelectFeatures(b Backend, hidden []Value, c Config) (Value, error) {
 	parts := make([]backend.Value, 0, len(c.FeatureLayers))
 	for _, l := range c.FeatureLayers {
 		i, err := resolveLayer(l, c.NumHiddenStates)

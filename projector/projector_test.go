@@ -56,7 +56,7 @@ func TestLlavaVisionPathGolden(t *testing.T) {
 			require.NoError(t, err)
 			pc := FromLlava(&cfg)
 			has := func(n string) bool { _, ok := src.Info(n); return ok }
-			require.Equal(t, MLP2, KindFromWeights(has, Prefix))
+			require.Equal(t, MLP2, VariantFromWeights(has, Prefix))
 			proj, err := New(pc, MLP2)
 			require.NoError(t, err)
 			embed := struct {
@@ -213,5 +213,5 @@ func TestLinearKind(t *testing.T) {
 	x := tensor.FromData([]float32{1, 2, 3}, 1, 1, 3)
 	got := backend.T(p.Forward(backend.Eager{}, x))
 	require.Equal(t, []float32{1.5, 4.5}, got.Data)
-	require.Equal(t, Linear, KindFromWeights(func(string) bool { return false }, Prefix))
+	require.Equal(t, Linear, VariantFromWeights(func(string) bool { return false }, Prefix))
 }

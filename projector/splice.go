@@ -61,7 +61,7 @@ func ExpandImageTokens(ids []int, imageToken, imageSeqLength, tokensPerImage, nu
 // imageToken, in order (image 0 patches 0..P-1, image 1, ...), as HF's
 // masked_scatter does: embeds [T, D], ids len T, features [N, P, D] →
 // [T, D]. The number of image tokens must equal N·P.
-func Splice(b backend.Backend, embeds backend.Value, ids []int, imageToken int, features backend.Value) (backend.Value, error) {
+func Splice(b Backend, embeds Value, ids []int, imageToken int, features Value) (Value, error) {
 	es, fs := b.Shape(embeds), b.Shape(features)
 	if len(es) != 2 || es[0] != len(ids) {
 		return nil, fmt.Errorf("projector: Splice wants embeds [T=%d, D], got %v", len(ids), es)

@@ -10,16 +10,16 @@ type ChatTemplate string
 
 // Supported chat templates.
 const (
-	// LLaVA15 is LLaVA-1.5's "USER: <image>\n{prompt} ASSISTANT:" format.
-	LLaVA15 ChatTemplate = "llava-1.5"
-	// Llama32Vision is Llama-3.2-Vision's header format with <|image|>.
-	Llama32Vision ChatTemplate = "llama-3.2-vision"
+	// Llava15 is LLaVA-1.5's "USER: <image>\n{prompt} ASSISTANT:" format.
+	Llava15 ChatTemplate = "llava-1.5"
+	// Mllama is Llama-3.2-Vision's header format with <|image|>.
+	Mllama ChatTemplate = "llama-3.2-vision"
 )
 
 // Image placeholder texts the templates insert, one per image; each encodes
 // to the vocabulary's image token.
 const (
-	LLaVAImageToken  = "<image>"
+	LlavaImageToken  = "<image>"
 	MllamaImageToken = "<|image|>"
 )
 
@@ -30,17 +30,17 @@ func (c ChatTemplate) Format(prompt string, nImages int) (string, error) {
 		return "", fmt.Errorf("tokenizer: chat template %q: negative image count %d", c, nImages)
 	}
 	switch c {
-	case LLaVA15:
+	case Llava15:
 		var b strings.Builder
 		b.WriteString("USER: ")
 		for i := 0; i < nImages; i++ {
-			b.WriteString(LLaVAImageToken)
+			b.WriteString(LlavaImageToken)
 			b.WriteByte('\n')
 		}
 		b.WriteString(prompt)
 		b.WriteString(" ASSISTANT:")
 		return b.String(), nil
-	case Llama32Vision:
+	case Mllama:
 		var b strings.Builder
 		b.WriteString("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n")
 		b.WriteString(strings.Repeat(MllamaImageToken, nImages))
@@ -48,7 +48,7 @@ func (c ChatTemplate) Format(prompt string, nImages int) (string, error) {
 		b.WriteString("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
 		return b.String(), nil
 	}
-	return "", fmt.Errorf("tokenizer: unknown chat template %q (have %q, %q)", c, LLaVA15, Llama32Vision)
+	return "", fmt.Errorf("tokenizer: unknown chat template %q (have %q, %q)", c, Llava15, Mllama)
 }
 
 // EncodeChat formats prompt with template c and encodes it. The
@@ -60,9 +60,9 @@ func (t *Tokenizer) EncodeChat(c ChatTemplate, prompt string, nImages int) ([]in
 	if err != nil {
 		return nil, err
 	}
-	placeholder := LLaVAImageToken
+	placeholder := LlavaImageToken
 	addSpecial := true
-	if c == Llama32Vision {
+	if c == Mllama {
 		placeholder, addSpecial = MllamaImageToken, false
 	}
 	if nImages > 0 {

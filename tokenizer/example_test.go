@@ -32,7 +32,7 @@ func ExampleLoadGGUF() {
 }
 
 func ExampleChatTemplate_Format() {
-	s, _ := tokenizer.LLaVA15.Format("What is in the picture?", 1)
+	s, _ := tokenizer.Llava15.Format("What is in the picture?", 1)
 	fmt.Printf("%q\n", s)
 	// Output: "USER: <image>\nWhat is in the picture? ASSISTANT:"
 }

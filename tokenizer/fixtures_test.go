@@ -16,9 +16,9 @@ func readFixture(t *testing.T, name string) ([]string, [][]int) {
 	require.NoError(t, err)
 	out, err := os.ReadFile(filepath.Join(testdataDir, name+".out"))
 	require.NoError(t, err)
-	texts, err := ParseVocabTestInput(string(inp))
+	texts, err := parseVocabTestInput(string(inp))
 	require.NoError(t, err)
-	want, err := ParseVocabTestOutput(string(out))
+	want, err := parseVocabTestOutput(string(out))
 	require.NoError(t, err)
 	require.Len(t, want, len(texts), "one .out line per .inp text")
 	return texts, want

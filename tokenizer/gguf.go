@@ -33,17 +33,17 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	t, err := FromGGUF(g)
+	t, err := fromGGUF(g)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
 	}
 	return t, nil
 }
 
-// FromGGUF builds a tokenizer from parsed GGUF metadata. Supported
+// fromGGUF builds a tokenizer from parsed GGUF metadata. Supported
 // tokenizer.ggml.model values: "gpt2" (byte-level BPE with merges) and
 // "llama" (SentencePiece BPE ranked by scores, with byte fallback).
-func FromGGUF(g *gguf.File) (*Tokenizer, error) {
+func fromGGUF(g *gguf.File) (*Tokenizer, error) {
 	model, err := g.String(ggufModel)
 	if err != nil {
 		return nil, err
@@ -143,8 +143,8 @@ func FromGGUF(g *gguf.File) (*Tokenizer, error) {
 	return t, nil
 }
 
-// ChatTemplateFromGGUF returns the Jinja chat template stored in a GGUF, if any.
-func ChatTemplateFromGGUF(g *gguf.File) (string, bool) {
+// chatTemplateFromGGUF returns the Jinja chat template stored in a GGUF, if any.
+func chatTemplateFromGGUF(g *gguf.File) (string, bool) {
 	s, err := g.String(ggufChatTemplate)
 	return s, err == nil
 }

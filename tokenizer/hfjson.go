@@ -253,8 +253,8 @@ func (t *Tokenizer) jsonMerges(raw json.RawMessage) error {
 }
 
 // jsonPipeline reads normalizer and pre_tokenizer and decides the kind.
-func (t *Tokenizer) jsonPipeline(f *hfFile) (Kind, error) {
-	kind := Kind(-1)
+func (t *Tokenizer) jsonPipeline(f *hfFile) (Family, error) {
+	kind := Family(-1)
 	var flags normalizerFlags
 	n, err := parseNormalizer(f.Normalizer, &flags)
 	if err != nil {

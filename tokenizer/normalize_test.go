@@ -184,7 +184,7 @@ const llama2StyleJSON = `{
 func TestLlama2StyleNormalizers(t *testing.T) {
 	tok, err := FromJSON([]byte(llama2StyleJSON), nil)
 	require.NoError(t, err)
-	require.Equal(t, SentencePiece, tok.Kind())
+	require.Equal(t, SentencePiece, tok.Family())
 	const hi, bos, eos = 7, 1, 2
 	// Prepend applies to every segment between raw-matched tokens (legacy).
 	require.Equal(t, []int{hi, hi}, tok.Encode("hi hi"))

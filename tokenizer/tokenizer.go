@@ -8,19 +8,19 @@ import (
 	"unicode/utf8"
 )
 
-// Kind is the vocabulary family.
-type Kind int
+// Family is the vocabulary family.
+type Family int
 
 const (
 	// ByteLevel is GPT-2 style BPE over bytes mapped to printable characters
 	// (GPT-2, Llama-3, Qwen2, DeepSeek, StarCoder...).
-	ByteLevel Kind = iota
+	ByteLevel Family = iota
 	// SentencePiece is BPE over characters with '▁' for spaces and
 	// <0xNN> byte fallback (Llama-2, Vicuna, LLaVA-1.5).
 	SentencePiece
 )
 
-func (k Kind) String() string {
+func (k Family) String() string {
 	if k == SentencePiece {
 		return "sentencepiece"
 	}
@@ -67,7 +67,7 @@ type AddedToken struct {
 
 // Tokenizer encodes text to token ids and back. It is safe for concurrent use.
 type Tokenizer struct {
-	kind   Kind
+	kind   Family
 	vocab  []string // id -> token text as stored in the vocabulary
 	types  []TokenType
 	ids    map[string]int32
@@ -118,8 +118,8 @@ func WithAddSpecial(on bool) EncodeOption { return func(c *encodeConfig) { c.add
 // is encoded as plain text. Non-special added tokens are always split out.
 func WithParseSpecial(on bool) EncodeOption { return func(c *encodeConfig) { c.parseSpecial = on } }
 
-// Kind reports the vocabulary family.
-func (t *Tokenizer) Kind() Kind { return t.kind }
+// Family reports the vocabulary family.
+func (t *Tokenizer) Family() Family { return t.kind }
 
 // VocabSize is the number of ids (the embedding table's V).
 func (t *Tokenizer) VocabSize() int { return len(t.vocab) }

@@ -46,25 +46,25 @@ func TestTrainWriteLoad(t *testing.T) {
 }
 
 func TestChatTemplates(t *testing.T) {
-	s, err := LLaVA15.Format("What is this?", 1)
+	s, err := Llava15.Format("What is this?", 1)
 	require.NoError(t, err)
 	require.Equal(t, "USER: <image>\nWhat is this? ASSISTANT:", s)
-	s, err = LLaVA15.Format("Compare", 2)
+	s, err = Llava15.Format("Compare", 2)
 	require.NoError(t, err)
 	require.Equal(t, "USER: <image>\n<image>\nCompare ASSISTANT:", s)
-	s, err = Llama32Vision.Format("Describe", 1)
+	s, err = Mllama.Format("Describe", 1)
 	require.NoError(t, err)
 	require.Equal(t, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>Describe<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", s)
 	_, err = ChatTemplate("chatml").Format("x", 0)
 	require.Error(t, err)
-	_, err = LLaVA15.Format("x", -1)
+	_, err = Llava15.Format("x", -1)
 	require.Error(t, err)
 
 	spm, err := LoadGGUF(filepath.Join(testdataDir, "ggml-vocab-llama-spm.gguf"))
 	require.NoError(t, err)
-	_, err = spm.EncodeChat(LLaVA15, "hi", 1)
+	_, err = spm.EncodeChat(Llava15, "hi", 1)
 	require.ErrorContains(t, err, "<image>")
-	ids, err := spm.EncodeChat(LLaVA15, "hi", 0)
+	ids, err := spm.EncodeChat(Llava15, "hi", 0)
 	require.NoError(t, err)
 	require.Equal(t, spm.Encode("USER: hi ASSISTANT:"), ids)
 	require.Equal(t, 1, ids[0])
@@ -72,7 +72,7 @@ func TestChatTemplates(t *testing.T) {
 	// A trained vocabulary with the placeholder maps each image to one token.
 	tok, err := Train(context.Background(), []string{"USER: hello ASSISTANT: hi"}, TrainConfig{VocabSize: 270, SpecialTokens: []string{"<image>"}, MinFrequency: 1})
 	require.NoError(t, err)
-	ids, err = tok.EncodeChat(LLaVA15, "hello", 2)
+	ids, err = tok.EncodeChat(Llava15, "hello", 2)
 	require.NoError(t, err)
 	n := 0
 	for _, id := range ids {

@@ -30,9 +30,9 @@ const (
 // convolution (stride = kernel = patch), a learned class token prepended,
 // and learned absolute position embeddings added.
 type CLIPEmbeddings struct {
-	ClassEmbedding    *tensor.Tensor `weight:"class_embedding"`           // [D]
-	PatchEmbedding    *tensor.Tensor `weight:"patch_embedding.weight"`    // [D, C, p, p]
-	PositionEmbedding *tensor.Tensor `weight:"position_embedding.weight"` // [P+1, D]
+	ClassEmbedding    *Tensor `weight:"class_embedding"`           // [D]
+	PatchEmbedding    *Tensor `weight:"patch_embedding.weight"`    // [D, C, p, p]
+	PositionEmbedding *Tensor `weight:"position_embedding.weight"` // [P+1, D]
 }
 
 // CLIPAttention is HF's CLIPAttention: full (non-causal) multi-head
@@ -71,9 +71,9 @@ type CLIPVision struct {
 	heads int
 }
 
-// validateCLIP checks the config (config.CLIPVision.Validate) and that
+// validateCLIP checks the config (CLIPConfig.Validate) and that
 // the backend implements its activation.
-func validateCLIP(cfg *config.CLIPVision) error {
+func validateCLIP(cfg *CLIPConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("vision: clip config: %w", err)
 	}
@@ -85,7 +85,7 @@ func validateCLIP(cfg *config.CLIPVision) error {
 
 // NewCLIPVision allocates a CLIP vision tower with the weight shapes cfg
 // implies (zero-filled; bind a checkpoint to fill them).
-func NewCLIPVision(cfg *config.CLIPVision) (*CLIPVision, error) {
+func NewCLIPVision(cfg *CLIPConfig) (*CLIPVision, error) {
 	if err := validateCLIP(cfg); err != nil {
 		return nil, err
 	}
@@ -117,19 +117,19 @@ func NewCLIPVision(cfg *config.CLIPVision) (*CLIPVision, error) {
 }
 
 // CLIPNumPatches is the number of patch tokens P = (image_size/patch_size)².
-func CLIPNumPatches(cfg *config.CLIPVision) int { return cfg.NumPatches() }
+func CLIPNumPatches(cfg *CLIPConfig) int { return cfg.NumPatches() }
 
 // Config returns the configuration the tower was built with.
-func (m *CLIPVision) Config() config.CLIPVision { return m.cfg }
+func (m *CLIPVision) Config() CLIPConfig { return m.cfg }
 
 // CLIPIgnore lists the checkpoint names under prefix that a CLIP tower
-// deliberately leaves unused (pass to weights.Ignore).
+// deliberately leaves unused (pass to decoder.IgnoreWeights).
 func CLIPIgnore(prefix string) []string { return []string{prefix + clipPositionIDsSuffix} }
 
 // LoadCLIPVision builds a tower for cfg and fills it from src under prefix
 // (CLIPPrefix or LlavaCLIPPrefix); every missing or mis-shaped tensor is
 // reported in one error.
-func LoadCLIPVision(src weights.Source, prefix string, cfg *config.CLIPVision) (*CLIPVision, error) {
+func LoadCLIPVision(src WeightSource, prefix string, cfg *CLIPConfig) (*CLIPVision, error) {
 	m, err := NewCLIPVision(cfg)
 	if err != nil {
 		return nil, err
@@ -158,7 +158,7 @@ func (m *CLIPVision) CheckPixels(shape []int) error {
 //   - pooled: pooler_output [N, D] = post_layernorm(last[:, 0]).
 //
 // A wrong pixel shape panics (check with CheckPixels first).
-func (m *CLIPVision) Forward(b backend.Backend, pixels backend.Value) (hidden []backend.Value, last, pooled backend.Value) {
+func (m *CLIPVision) Forward(b Backend, pixels Value) (hidden []Value, last, pooled Value) {
 	hidden = m.HiddenStates(b, pixels, len(m.Layers))
 	last = hidden[len(hidden)-1]
 	n, d := b.Shape(last)[0], m.cfg.HiddenSize
@@ -169,7 +169,7 @@ func (m *CLIPVision) Forward(b backend.Backend, pixels backend.Value) (hidden []
 
 // HiddenStates returns hidden states 0..upTo ([N, P+1, D] each) and skips
 // the layers after upTo: a LLaVA tower that reads layer -2 needs no more.
-func (m *CLIPVision) HiddenStates(b backend.Backend, pixels backend.Value, upTo int) []backend.Value {
+func (m *CLIPVision) HiddenStates(b Backend, pixels Value, upTo int) []Value {
 	if upTo < 0 || upTo > len(m.Layers) {
 		panic(fmt.Sprintf("vision: CLIPVision.HiddenStates: upTo %d outside [0, %d]", upTo, len(m.Layers)))
 	}
@@ -191,7 +191,7 @@ func (m *CLIPVision) HiddenStates(b backend.Backend, pixels backend.Value, upTo 
 // The stride-p, bias-free convolution is a Linear over unfolded patches:
 // each patch flattened in (c, ky, kx) order, which is the memory order of
 // the conv weight [D, C, p, p].
-func (m *CLIPVision) embed(b backend.Backend, pixels backend.Value) backend.Value {
+func (m *CLIPVision) embed(b Backend, pixels Value) Value {
 	c, s, p, d := m.cfg.NumChannels, m.cfg.ImageSize, m.cfg.PatchSize, m.cfg.HiddenSize
 	g := s / p
 	n := b.Shape(pixels)[0]
@@ -208,7 +208,7 @@ func (m *CLIPVision) embed(b backend.Backend, pixels backend.Value) backend.Valu
 
 // Forward is CLIPEncoderLayer.forward: x + attn(ln1(x)), then h + mlp(ln2(h)).
 // x [N, T, D] → [N, T, D].
-func (l *CLIPEncoderLayer) Forward(b backend.Backend, x backend.Value, heads int, act backend.Act) backend.Value {
+func (l *CLIPEncoderLayer) Forward(b Backend, x Value, heads int, act Act) Value {
 	x = b.Add(x, l.Attn.Forward(b, l.Norm1.Forward(b, x), heads))
 	return b.Add(x, l.MLP.Forward(b, l.Norm2.Forward(b, x), act))
 }
@@ -216,7 +216,7 @@ func (l *CLIPEncoderLayer) Forward(b backend.Backend, x backend.Value, heads int
 // Forward is CLIPAttention.forward (eager, no mask): x [N, T, D] → [N, T, D].
 // HF scales q by Dh^-½ before q·kᵀ; the backend scales the product, which
 // agrees to float32 rounding.
-func (a *CLIPAttention) Forward(b backend.Backend, x backend.Value, heads int) backend.Value {
+func (a *CLIPAttention) Forward(b Backend, x Value, heads int) Value {
 	sh := b.Shape(x)
 	n, t, d := sh[0], sh[1], sh[2]
 	dh := d / heads
@@ -234,6 +234,6 @@ func (a *CLIPAttention) Forward(b backend.Backend, x backend.Value, heads int) b
 }
 
 // Forward is CLIPMLP.forward: fc2(act(fc1(x))), x [N, T, D] → [N, T, D].
-func (m *CLIPMLP) Forward(b backend.Backend, x backend.Value, act backend.Act) backend.Value {
+func (m *CLIPMLP) Forward(b Backend, x Value, act Act) Value {
 	return m.FC2.Forward(b, b.Activation(m.FC1.Forward(b, x), act))
 }

@@ -1,15 +1,14 @@
 package vision
 
 import (
-	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
 // Linear is a dense layer with a bias (nn.Linear): y = x·Wᵀ + b.
 // Weight is [Out, In], Bias [Out].
 type Linear struct {
-	Weight *tensor.Tensor `weight:"weight"`
-	Bias   *tensor.Tensor `weight:"bias"`
+	Weight *Tensor `weight:"weight"`
+	Bias   *Tensor `weight:"bias"`
 }
 
 // NewLinear allocates an in→out Linear with a bias.
@@ -18,14 +17,14 @@ func NewLinear(in, out int) Linear {
 }
 
 // Forward maps x [..., In] to [..., Out].
-func (l *Linear) Forward(b backend.Backend, x backend.Value) backend.Value {
+func (l *Linear) Forward(b Backend, x Value) Value {
 	return b.Linear(x, b.Weight(l.Weight), b.Weight(l.Bias))
 }
 
 // LayerNorm is nn.LayerNorm over the last dim with an affine weight and bias.
 type LayerNorm struct {
-	Weight *tensor.Tensor `weight:"weight"`
-	Bias   *tensor.Tensor `weight:"bias"`
+	Weight *Tensor `weight:"weight"`
+	Bias   *Tensor `weight:"bias"`
 	eps    float32
 }
 
@@ -35,6 +34,6 @@ func NewLayerNorm(d int, eps float32) LayerNorm {
 }
 
 // Forward normalises x [..., D] → [..., D].
-func (n *LayerNorm) Forward(b backend.Backend, x backend.Value) backend.Value {
+func (n *LayerNorm) Forward(b Backend, x Value) Value {
 	return b.LayerNorm(x, b.Weight(n.Weight), b.Weight(n.Bias), n.eps)
 }

@@ -38,7 +38,7 @@
 // tensors at once. The position_ids buffer of older checkpoints is ignored
 // (CLIPIgnore).
 //
-// All layer code is written against backend.Backend, so the same tower
+// All layer code is written against Backend, so the same tower
 // runs eagerly for inference and on the graph backend for training.
 //
 // # Mllama vision tower (mllama_vision.go)
@@ -112,7 +112,7 @@
 //
 // # Errors
 //
-// Config problems (NewCLIPVision: config.CLIPVision.Validate plus a
+// Config problems (NewCLIPVision: CLIPConfig.Validate plus a
 // backend-supported activation) and checkpoint problems (LoadCLIPVision)
 // are returned as errors. A pixel batch of the wrong shape is a programmer
 // error inside Forward (it panics naming the shape); callers holding user

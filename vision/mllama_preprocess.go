@@ -76,10 +76,10 @@ func (c *MllamaPreprocessorConfig) Validate() error {
 // MllamaImages is the output of MllamaPreprocessorConfig.Preprocess, laid
 // out as HF's BatchFeature.
 type MllamaImages struct {
-	PixelValues     *tensor.Tensor // [B, N, maxTiles, 3, S, S]; missing tiles/images are 0
-	AspectRatioIDs  [][]int        // [B][N]; 1-based index into SupportedAspectRatios, 0 = no image
-	AspectRatioMask [][][]int      // [B][N][maxTiles]; 1 = real tile (tile 0 always 1)
-	NumTiles        [][]int        // [B][images of sample b]; not padded
+	PixelValues     *Tensor   // [B, N, maxTiles, 3, S, S]; missing tiles/images are 0
+	AspectRatioIDs  [][]int   // [B][N]; 1-based index into SupportedAspectRatios, 0 = no image
+	AspectRatioMask [][][]int // [B][N][maxTiles]; 1 = real tile (tile 0 always 1)
+	NumTiles        [][]int   // [B][images of sample b]; not padded
 }
 
 // TileArrangement is a tile grid. HF documents the pairs of

@@ -27,17 +27,17 @@ const (
 // MllamaVisionAttention is HF's MllamaVisionAttention: bias-free q/k/v/o
 // projections and full multi-head attention with an additive mask.
 type MllamaVisionAttention struct {
-	Q *tensor.Tensor `weight:"q_proj.weight"` // [D, D]
-	K *tensor.Tensor `weight:"k_proj.weight"` // [D, D]
-	V *tensor.Tensor `weight:"v_proj.weight"` // [D, D]
-	O *tensor.Tensor `weight:"o_proj.weight"` // [D, D]
+	Q *Tensor `weight:"q_proj.weight"` // [D, D]
+	K *Tensor `weight:"k_proj.weight"` // [D, D]
+	V *Tensor `weight:"v_proj.weight"` // [D, D]
+	O *Tensor `weight:"o_proj.weight"` // [D, D]
 }
 
 // MllamaVisionGates are the two scalar gates of a global encoder layer;
 // the branches are scaled by tanh(gate).
 type MllamaVisionGates struct {
-	Attn *tensor.Tensor `weight:"gate_attn"` // [1]
-	FFN  *tensor.Tensor `weight:"gate_ffn"`  // [1]
+	Attn *Tensor `weight:"gate_attn"` // [1]
+	FFN  *Tensor `weight:"gate_ffn"`  // [1]
 }
 
 // MllamaVisionLayer is HF's MllamaVisionEncoderLayer (pre-LN). Gates is nil
@@ -54,23 +54,23 @@ type MllamaVisionLayer struct {
 // [tiles, D] table row per aspect-ratio id, added to every token of a tile
 // and scaled by tanh(gate).
 type MllamaTileEmbedding struct {
-	Embedding *tensor.Tensor `weight:"embedding.weight"` // [maxARid+1, tiles·D]
-	Gate      *tensor.Tensor `weight:"gate"`             // [1]
+	Embedding *Tensor `weight:"embedding.weight"` // [maxARid+1, tiles·D]
+	Gate      *Tensor `weight:"gate"`             // [1]
 }
 
 // MllamaPositionEmbedding is HF's MllamaPrecomputedPositionEmbedding:
 // (1 - tanh(gate))·embedding + tanh(gate)·tile_embedding[aspect ratio id].
 type MllamaPositionEmbedding struct {
-	Gate          *tensor.Tensor `weight:"gate"`                  // [1]
-	Embedding     *tensor.Tensor `weight:"embedding"`             // [P+1, D]
-	TileEmbedding *tensor.Tensor `weight:"tile_embedding.weight"` // [maxARid+1, tiles·(P+1)·D]
+	Gate          *Tensor `weight:"gate"`                  // [1]
+	Embedding     *Tensor `weight:"embedding"`             // [P+1, D]
+	TileEmbedding *Tensor `weight:"tile_embedding.weight"` // [maxARid+1, tiles·(P+1)·D]
 }
 
 // MllamaVision is HF's MllamaVisionModel. Weight names are relative to
 // MllamaVisionPrefix.
 type MllamaVision struct {
-	PatchEmbedding     *tensor.Tensor          `weight:"patch_embedding.weight"` // [D, C, p, p]
-	ClassEmbedding     *tensor.Tensor          `weight:"class_embedding"`        // [D]
+	PatchEmbedding     *Tensor                 `weight:"patch_embedding.weight"` // [D, C, p, p]
+	ClassEmbedding     *Tensor                 `weight:"class_embedding"`        // [D]
 	PositionEmbedding  MllamaPositionEmbedding `weight:"gated_positional_embedding"`
 	PreTileEmbedding   MllamaTileEmbedding     `weight:"pre_tile_positional_embedding"`
 	PostTileEmbedding  MllamaTileEmbedding     `weight:"post_tile_positional_embedding"`
@@ -86,7 +86,7 @@ type MllamaVision struct {
 // MllamaVisionInput is the vision tower's input, as MllamaProcessor makes it.
 type MllamaVisionInput struct {
 	// Pixels [B, N, tiles, C, S, S]; tiles must equal max_num_tiles.
-	Pixels *tensor.Tensor
+	Pixels *Tensor
 	// AspectRatioIDs [B][N]: 1-based into supported_aspect_ratios, 0 = padding image.
 	AspectRatioIDs [][]int
 	// AspectRatioMask [B][N][tiles]: 1 = real tile.
@@ -99,18 +99,18 @@ type MllamaVisionOutput struct {
 	// output followed by the interleaved intermediate local states
 	// (channel D+L·c+j = local hidden state intermediate_layers_indices[j],
 	// channel c), padding tokens removed.
-	Output backend.Value
+	Output Value
 	// Local are the local encoder's hidden states, num_hidden_layers+1
 	// entries [B·N, tiles·Pp, D] (Pp = padded tokens per tile); entry 0 is
 	// the encoder input (after layernorm_pre and padding).
-	Local []backend.Value
+	Local []Value
 	// Global are the global encoder's hidden states, num_global_layers+1
 	// entries [B·N, tiles·Pp, D]; entry 0 is layernorm_post(local output)
 	// plus the post-tile embedding.
-	Global []backend.Value
+	Global []Value
 }
 
-func newMllamaVisionLayer(cfg *config.MllamaVision, gated bool) MllamaVisionLayer {
+func newMllamaVisionLayer(cfg *MllamaConfig, gated bool) MllamaVisionLayer {
 	d, eps := cfg.HiddenSize, float32(cfg.NormEps)
 	l := MllamaVisionLayer{
 		InputNorm:    NewLayerNorm(d, eps),
@@ -126,7 +126,7 @@ func newMllamaVisionLayer(cfg *config.MllamaVision, gated bool) MllamaVisionLaye
 
 // NewMllamaVision allocates an Mllama vision tower with the weight shapes
 // cfg implies (zero-filled; bind a checkpoint to fill them).
-func NewMllamaVision(cfg *config.MllamaVision) (*MllamaVision, error) {
+func NewMllamaVision(cfg *MllamaConfig) (*MllamaVision, error) {
 	if cfg == nil {
 		return nil, errors.New("vision: nil mllama vision config")
 	}
@@ -169,7 +169,7 @@ func NewMllamaVision(cfg *config.MllamaVision) (*MllamaVision, error) {
 
 // LoadMllamaVision builds a tower for cfg and fills it from src under
 // prefix (MllamaVisionPrefix); every problem is reported in one error.
-func LoadMllamaVision(src weights.Source, prefix string, cfg *config.MllamaVision) (*MllamaVision, error) {
+func LoadMllamaVision(src WeightSource, prefix string, cfg *MllamaConfig) (*MllamaVision, error) {
 	m, err := NewMllamaVision(cfg)
 	if err != nil {
 		return nil, err
@@ -181,7 +181,7 @@ func LoadMllamaVision(src weights.Source, prefix string, cfg *config.MllamaVisio
 }
 
 // Config returns the configuration the tower was built with.
-func (m *MllamaVision) Config() config.MllamaVision { return m.cfg }
+func (m *MllamaVision) Config() MllamaConfig { return m.cfg }
 
 // TileTokens is the number of output tokens per tile (P+1, padding removed).
 func (m *MllamaVision) TileTokens() int { return m.tokens }
@@ -233,7 +233,7 @@ func (m *MllamaVision) CheckInput(in *MllamaVisionInput) error {
 // Forward is MllamaVisionModel.forward (output_hidden_states): tiled
 // pixels [B, N, tiles, C, S, S] → MllamaVisionOutput. An invalid input
 // panics; check it with CheckInput first.
-func (m *MllamaVision) Forward(b backend.Backend, in *MllamaVisionInput) *MllamaVisionOutput {
+func (m *MllamaVision) Forward(b Backend, in *MllamaVisionInput) *MllamaVisionOutput {
 	if err := m.CheckInput(in); err != nil {
 		panic(err.Error())
 	}
@@ -302,7 +302,7 @@ func (m *MllamaVision) Forward(b backend.Backend, in *MllamaVisionInput) *Mllama
 // patchEmbed is MllamaVisionModel.patch_embedding (a bias-free stride-p
 // conv) + flatten(2).transpose(1, 2) as a Linear over unfolded patches:
 // pixels [B, N, tiles, C, S, S] viewed as [M, C, S, S] → [M, P, D].
-func (m *MllamaVision) patchEmbed(b backend.Backend, pixels backend.Value, count int) backend.Value {
+func (m *MllamaVision) patchEmbed(b Backend, pixels Value, count int) Value {
 	c, s, p, d := m.cfg.NumChannels, m.cfg.ImageSize, m.cfg.PatchSize, m.cfg.HiddenSize
 	g := s / p
 	x := b.Reshape(pixels, count, c, g, p, g, p) // [M, C, gy, ky, gx, kx]
@@ -313,13 +313,13 @@ func (m *MllamaVision) patchEmbed(b backend.Backend, pixels backend.Value, count
 }
 
 // tanhGate returns tanh(gate) as a [1] value.
-func tanhGate(b backend.Backend, gate *tensor.Tensor) backend.Value {
+func tanhGate(b Backend, gate *Tensor) Value {
 	return b.Activation(b.Weight(gate), backend.ActTanh)
 }
 
 // Forward adds the gated tile embedding: x [B·N, tiles, T, D] + tanh(gate)·
 // embedding[id].reshape(tiles, 1, D) → [B·N, tiles, T, D].
-func (e *MllamaTileEmbedding) Forward(b backend.Backend, x backend.Value, ids []int) backend.Value {
+func (e *MllamaTileEmbedding) Forward(b Backend, x Value, ids []int) Value {
 	s := b.Shape(x)
 	emb := b.Embedding(b.Weight(e.Embedding), ids)   // [B·N, tiles·D]
 	emb = b.Reshape(emb, s[0], s[1], 1, s[3])        // [B·N, tiles, 1, D]
@@ -328,7 +328,7 @@ func (e *MllamaTileEmbedding) Forward(b backend.Backend, x backend.Value, ids []
 
 // Forward is MllamaPrecomputedPositionEmbedding.forward: x [B·N, tiles,
 // P+1, D] + (1 - tanh(gate))·embedding + tanh(gate)·tile_embedding[id].
-func (e *MllamaPositionEmbedding) Forward(b backend.Backend, x backend.Value, ids []int) backend.Value {
+func (e *MllamaPositionEmbedding) Forward(b Backend, x Value, ids []int) Value {
 	s := b.Shape(x)
 	g := tanhGate(b, e.Gate)                                                     // [1]
 	oneMinus := b.Add(b.Scale(g, -1), b.Const(tensor.FromData([]float32{1}, 1))) // 1 - tanh(gate)
@@ -341,7 +341,7 @@ func (e *MllamaPositionEmbedding) Forward(b backend.Backend, x backend.Value, id
 // Forward is MllamaVisionEncoderLayer.forward: x [M, T, D] with an
 // additive mask [M, 1, T, T] → [M, T, D]. A gated layer scales both
 // residual branches by tanh(gate).
-func (l *MllamaVisionLayer) Forward(b backend.Backend, x, mask backend.Value, heads int, act backend.Act) backend.Value {
+func (l *MllamaVisionLayer) Forward(b Backend, x, mask Value, heads int, act Act) Value {
 	h := l.Attn.Forward(b, l.InputNorm.Forward(b, x), mask, heads) // [M, T, D]
 	if l.Gates != nil {
 		h = b.Mul(h, tanhGate(b, l.Gates.Attn))
@@ -356,7 +356,7 @@ func (l *MllamaVisionLayer) Forward(b backend.Backend, x, mask backend.Value, he
 
 // Forward is MllamaVisionAttention.forward (eager): x [M, T, D], mask
 // [M, 1, T, T] → [M, T, D]; scale Dh^-½.
-func (a *MllamaVisionAttention) Forward(b backend.Backend, x, mask backend.Value, heads int) backend.Value {
+func (a *MllamaVisionAttention) Forward(b Backend, x, mask Value, heads int) Value {
 	s := b.Shape(x)
 	mm, t, d := s[0], s[1], s[2]
 	dh := d / heads
@@ -379,7 +379,7 @@ func (a *MllamaVisionAttention) Forward(b backend.Backend, x, mask backend.Value
 // masked and real queries do attend to padded keys. As in HF, when
 // padded == realTokens (no padding) every token counts as padding (its
 // `[-0:]` slice covers the whole tile) and every pair is masked alike.
-func MllamaAspectRatioMask(arMask [][][]int, realTokens, padded int) *tensor.Tensor {
+func MllamaAspectRatioMask(arMask [][][]int, realTokens, padded int) *Tensor {
 	var rows [][]int
 	for _, s := range arMask {
 		rows = append(rows, s...)

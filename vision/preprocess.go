@@ -216,7 +216,7 @@ func validateRescaleNormalize(who string, doRescale bool, factor float64, doNorm
 }
 
 // Preprocess turns one image into CLIP pixel values [3, H, W].
-func (c *CLIPPreprocessorConfig) Preprocess(img image.Image) (*tensor.Tensor, error) {
+func (c *CLIPPreprocessorConfig) Preprocess(img image.Image) (*Tensor, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (c *CLIPPreprocessorConfig) Preprocess(img image.Image) (*tensor.Tensor, er
 // PreprocessBatch stacks Preprocess of every image: [N, 3, H, W]. All
 // outputs must have the same size (true whenever center crop is on or size
 // is {height, width}).
-func (c *CLIPPreprocessorConfig) PreprocessBatch(imgs []image.Image) (*tensor.Tensor, error) {
+func (c *CLIPPreprocessorConfig) PreprocessBatch(imgs []image.Image) (*Tensor, error) {
 	if len(imgs) == 0 {
 		return nil, errors.New("vision: CLIP preprocess batch: no images")
 	}
@@ -369,7 +369,7 @@ func expandToSquare(src *RGBImage, bg [rgbChannels]uint8) *RGBImage {
 // HF's dtypes: rescale in float64 then cast to float32 (rescale()), then
 // normalise in float32 with float32 mean/std (normalize()). Without
 // rescale the uint8 values are cast to float32 directly.
-func toPixelValues(src *RGBImage, doRescale bool, factor float64, doNormalize bool, mean, std []float64) *tensor.Tensor {
+func toPixelValues(src *RGBImage, doRescale bool, factor float64, doNormalize bool, mean, std []float64) *Tensor {
 	h, w := src.Height, src.Width
 	out := tensor.New(rgbChannels, h, w) // [3, H, W]
 	for c := 0; c < rgbChannels; c++ {

@@ -27,7 +27,6 @@ import (
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/decoder"
-	"github.com/fovea-ml/fovea/internal/safetensors"
 )
 
 // Tensor names of the input and output files (HF's argument names).
@@ -80,11 +79,11 @@ type inputs struct {
 	pixels *fovea.Pixels
 	// file is the open -inputs file (nil without -inputs), for runners
 	// that need more of its tensors; closed when run returns.
-	file *safetensors.File
+	file *fovea.SafetensorsFile
 }
 
 // runner computes the output tensors for one kind of model.
-type runner func(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]safetensors.Entry, error)
+type runner func(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]fovea.SafetensorsEntry, error)
 
 // runners maps a model kind to its runner; kinds not listed are language
 // models and use runText.
@@ -100,7 +99,7 @@ func runners() map[fovea.Kind]runner {
 func readInputs(m *fovea.Model, a *args) (*inputs, error) {
 	in := &inputs{}
 	if a.inputs != "" {
-		f, err := safetensors.Open(a.inputs)
+		f, err := fovea.OpenSafetensors(a.inputs)
 		if err != nil {
 			return nil, err
 		}
@@ -169,13 +168,13 @@ func run(ctx context.Context, argv []string, stderr io.Writer) error {
 		return err
 	}
 	if in.pixels != nil {
-		entries = append(entries, safetensors.Float32Entry(namePixelValues, in.pixels.Values))
+		entries = append(entries, fovea.Float32Entry(namePixelValues, in.pixels.Values))
 	}
-	return safetensors.WriteEntries(a.out, entries, nil)
+	return fovea.WriteSafetensors(a.out, entries, nil)
 }
 
 // runVision encodes the images of a vision-only model.
-func runVision(ctx context.Context, m *fovea.Model, in *inputs, _ int) ([]safetensors.Entry, error) {
+func runVision(ctx context.Context, m *fovea.Model, in *inputs, _ int) ([]fovea.SafetensorsEntry, error) {
 	if in.pixels == nil {
 		return nil, fmt.Errorf("a %s model needs pixel_values in -inputs or -images", m.Kind())
 	}
@@ -183,23 +182,23 @@ func runVision(ctx context.Context, m *fovea.Model, in *inputs, _ int) ([]safete
 	if err != nil {
 		return nil, err
 	}
-	return []safetensors.Entry{
-		safetensors.Float32Entry(nameLastHidden, vo.LastHidden),
-		safetensors.Float32Entry(namePoolerOutput, vo.Pooled),
+	return []fovea.SafetensorsEntry{
+		fovea.Float32Entry(nameLastHidden, vo.LastHidden),
+		fovea.Float32Entry(namePoolerOutput, vo.Pooled),
 	}, nil
 }
 
 // runText computes the logits of a language model and optionally
 // generates greedily.
-func runText(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]safetensors.Entry, error) {
+func runText(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]fovea.SafetensorsEntry, error) {
 	if in.ids == nil {
 		return nil, fmt.Errorf("a %s model needs %s in -inputs", m.Kind(), nameInputIDs)
 	}
-	logits, err := m.LogitsPixels(ctx, in.ids, in.pixels)
+	logits, err := m.Logits(ctx, in.ids, in.pixels)
 	if err != nil {
 		return nil, err
 	}
-	entries := []safetensors.Entry{safetensors.Float32Entry(nameLogits, logits)}
+	entries := []fovea.SafetensorsEntry{fovea.Float32Entry(nameLogits, logits)}
 	if generate == 0 {
 		return entries, nil
 	}
@@ -211,5 +210,5 @@ func runText(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]s
 		}
 		gen = append(gen, int64(tok.ID))
 	}
-	return append(entries, safetensors.Int64Entry(nameGenerated, gen)), nil
+	return append(entries, fovea.Int64Entry(nameGenerated, gen)), nil
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fovea-ml/fovea/internal/safetensors"
+	"github.com/fovea-ml/fovea"
 )
 
 // goldenTol is the float32-vs-HF tolerance of the project.
@@ -22,20 +22,20 @@ const goldenTol = 1e-4
 func caseDir(name string) string { return filepath.Join("..", "..", "testdata", name) }
 
 // runCase runs the command and returns its output file, opened.
-func runCase(t *testing.T, argv ...string) *safetensors.File {
+func runCase(t *testing.T, argv ...string) *fovea.SafetensorsFile {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out.safetensors")
 	require.NoError(t, run(context.Background(), append(argv, "-out", out), io.Discard))
-	f, err := safetensors.Open(out)
+	f, err := fovea.OpenSafetensors(out)
 	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
 	return f
 }
 
 // compare checks every named tensor of out against the golden file.
-func compare(t *testing.T, out *safetensors.File, goldName string, names ...string) float64 {
+func compare(t *testing.T, out *fovea.SafetensorsFile, goldName string, names ...string) float64 {
 	t.Helper()
-	gold, err := safetensors.Open(filepath.Join(caseDir(goldName), "golden.safetensors"))
+	gold, err := fovea.OpenSafetensors(filepath.Join(caseDir(goldName), "golden.safetensors"))
 	require.NoError(t, err)
 	defer gold.Close()
 	worst := 0.0
@@ -65,7 +65,7 @@ func goldenGenerated(t *testing.T, name string) []int64 {
 	return g.GeneratedIDs
 }
 
-func generated(t *testing.T, out *safetensors.File) []int64 {
+func generated(t *testing.T, out *fovea.SafetensorsFile) []int64 {
 	t.Helper()
 	ids, shape, err := out.Int64(nameGenerated)
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func joinPaths(dir, names string) string {
 func TestLogitsLegacyIDs(t *testing.T) {
 	for _, name := range []string{"llava_tiny", "llava_tiny_2img"} {
 		dir := caseDir(name)
-		gold, err := safetensors.Open(filepath.Join(dir, "golden.safetensors"))
+		gold, err := fovea.OpenSafetensors(filepath.Join(dir, "golden.safetensors"))
 		require.NoError(t, err)
 		ids, shape, err := gold.Int64("input_ids_legacy")
 		require.NoError(t, err)
@@ -118,9 +118,9 @@ func TestLogitsLegacyIDs(t *testing.T) {
 		require.NoError(t, err)
 		gold.Close()
 		in := filepath.Join(t.TempDir(), "in.safetensors")
-		require.NoError(t, safetensors.WriteEntries(in, []safetensors.Entry{
-			safetensors.Int64Entry(nameInputIDs, ids, shape...),
-			safetensors.Float32Entry(namePixelValues, px),
+		require.NoError(t, fovea.WriteSafetensors(in, []fovea.SafetensorsEntry{
+			fovea.Int64Entry(nameInputIDs, ids, shape...),
+			fovea.Float32Entry(namePixelValues, px),
 		}, nil))
 		out := runCase(t, "-model", dir, "-inputs", in, "-generate", "8")
 		d := compare(t, out, name, nameLogits)
@@ -190,7 +190,7 @@ func TestBinary(t *testing.T) {
 		"-images", filepath.Join(dir, "image.png"), "-generate", "8", "-out", out)
 	outb, err = cmd.CombinedOutput()
 	require.NoError(t, err, string(outb))
-	f, err := safetensors.Open(out)
+	f, err := fovea.OpenSafetensors(out)
 	require.NoError(t, err)
 	defer f.Close()
 	compare(t, f, "llava_tiny", nameLogits, namePixelValues)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/crossattn"
-	"github.com/fovea-ml/fovea/internal/safetensors"
 )
 
 // Mllama side inputs read from -inputs (HF's argument names).
@@ -23,19 +22,19 @@ const (
 // [1, N, tiles]) and, when present, cross_attention_mask (I64
 // [1, T, N, tiles]) are read from -inputs. It then writes what runText
 // writes: logits, generated_ids with -generate, pixel_values.
-func runMllama(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]safetensors.Entry, error) {
-	if in.pixels != nil && in.pixels.Extra == nil && in.file != nil {
+func runMllama(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]fovea.SafetensorsEntry, error) {
+	if in.pixels != nil && in.pixels.Mllama == nil && in.file != nil {
 		extra, err := readMllamaInputs(in.file)
 		if err != nil {
 			return nil, err
 		}
-		in.pixels.Extra = extra
+		in.pixels.Mllama = extra
 	}
 	return runText(ctx, m, in, generate)
 }
 
 // readMllamaInputs reads the side inputs of pixel_values from the -inputs file.
-func readMllamaInputs(f *safetensors.File) (*fovea.MllamaInputs, error) {
+func readMllamaInputs(f *fovea.SafetensorsFile) (*fovea.MllamaInputs, error) {
 	ints := func(name string, dims int) ([]int, []int, error) {
 		vals, shape, err := f.Int64(name)
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/fovea-ml/fovea/internal/safetensors"
+	"github.com/fovea-ml/fovea"
 )
 
 func TestLogitsMllama(t *testing.T) {
@@ -30,12 +30,12 @@ func TestLogitsMllama(t *testing.T) {
 			d3 := compareAs(t, out, nameLogits, name, "sq.logits")
 			d3 = max(d3, compareAs(t, out, namePixelValues, name, "sq.pixel_values"))
 			idsOnly := filepath.Join(t.TempDir(), "ids.safetensors")
-			gf, err := safetensors.Open(gold)
+			gf, err := fovea.OpenSafetensors(gold)
 			require.NoError(t, err)
 			vals, shape, err := gf.Int64(nameInputIDs)
 			gf.Close()
 			require.NoError(t, err)
-			require.NoError(t, safetensors.WriteEntries(idsOnly, []safetensors.Entry{safetensors.Int64Entry(nameInputIDs, vals, shape...)}, nil))
+			require.NoError(t, fovea.WriteSafetensors(idsOnly, []fovea.SafetensorsEntry{fovea.Int64Entry(nameInputIDs, vals, shape...)}, nil))
 			out = runCase(t, "-model", dir, "-inputs", idsOnly)
 			d4 := compareAs(t, out, nameLogits, name, "logits_text_only")
 			t.Logf("%s: max |Δ| %.3g (inputs), %.3g (images), %.3g (sq.), %.3g (text only)", name, d1, d2, d3, d4)
@@ -44,9 +44,9 @@ func TestLogitsMllama(t *testing.T) {
 }
 
 // compareAs checks output tensor got against golden tensor want of case name.
-func compareAs(t *testing.T, out *safetensors.File, got, name, want string) float64 {
+func compareAs(t *testing.T, out *fovea.SafetensorsFile, got, name, want string) float64 {
 	t.Helper()
-	gold, err := safetensors.Open(filepath.Join(caseDir(name), "golden.safetensors"))
+	gold, err := fovea.OpenSafetensors(filepath.Join(caseDir(name), "golden.safetensors"))
 	require.NoError(t, err)
 	defer gold.Close()
 	w, err := gold.Float32(want)

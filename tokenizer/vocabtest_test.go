@@ -1,18 +1,20 @@
 package tokenizer
 
+// Readers and writers of llama.cpp's ggml-vocab-*.inp and .out test files.
+
 import (
 	"fmt"
 	"strconv"
 	"strings"
 )
 
-// VocabTestSeparator separates texts in llama.cpp's ggml-vocab-*.inp files:
-// each text is followed by "\n" + VocabTestSeparator + "\n".
-const VocabTestSeparator = "__ggml_vocab_test__"
+// vocabTestSeparator separates texts in llama.cpp's ggml-vocab-*.inp files:
+// each text is followed by "\n" + vocabTestSeparator + "\n".
+const vocabTestSeparator = "__ggml_vocab_test__"
 
-// ParseVocabTestInput splits the contents of a .inp file into its texts.
-func ParseVocabTestInput(data string) ([]string, error) {
-	sep := "\n" + VocabTestSeparator + "\n"
+// parseVocabTestInput splits the contents of a .inp file into its texts.
+func parseVocabTestInput(data string) ([]string, error) {
+	sep := "\n" + vocabTestSeparator + "\n"
 	if !strings.HasSuffix(data, sep) {
 		return nil, fmt.Errorf("tokenizer: vocab test input does not end with %q", sep)
 	}
@@ -20,9 +22,9 @@ func ParseVocabTestInput(data string) ([]string, error) {
 	return parts, nil
 }
 
-// FormatVocabTestIDs renders ids in the .out format: each id preceded by one
+// formatVocabTestIDs renders ids in the .out format: each id preceded by one
 // space, no trailing newline (an empty list gives "").
-func FormatVocabTestIDs(ids []int) string {
+func formatVocabTestIDs(ids []int) string {
 	var b strings.Builder
 	for _, id := range ids {
 		b.WriteByte(' ')
@@ -31,8 +33,8 @@ func FormatVocabTestIDs(ids []int) string {
 	return b.String()
 }
 
-// ParseVocabTestOutput parses a .out file: one line of ids per text.
-func ParseVocabTestOutput(data string) ([][]int, error) {
+// parseVocabTestOutput parses a .out file: one line of ids per text.
+func parseVocabTestOutput(data string) ([][]int, error) {
 	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
 	out := make([][]int, len(lines))
 	for i, line := range lines {
