@@ -13,7 +13,9 @@ import (
 // GenerateOptions configures Generate. Zero values disable each processor,
 // so the zero value plus MaxNewTokens is greedy decoding.
 type GenerateOptions struct {
-	// MaxNewTokens is the most tokens to generate (> 0).
+	// MaxNewTokens is the most tokens to generate (> 0). Nothing is
+	// allocated from it: the KV cache grows as tokens are generated, and
+	// generation also ends when the context window is full.
 	MaxNewTokens int
 	// Temperature divides the logits before sampling; 0 means greedy
 	// (argmax, no sampling warpers, as HF do_sample=False).
@@ -36,24 +38,42 @@ type GenerateOptions struct {
 	// PromptIDs are the prompt's token ids, seen by the repetition penalty
 	// (the prefill is embeddings, so the ids must be given separately).
 	PromptIDs []int
+	// TopLogprobs asks each Step for the log-probabilities of the k most
+	// likely tokens (0: none; at most MaxTopLogprobs).
+	TopLogprobs int
 }
 
-// Validate reports the first out-of-range option.
+// MaxTopLogprobs bounds GenerateOptions.TopLogprobs.
+const MaxTopLogprobs = 100
+
+// minDivisor is the least Temperature or RepetitionPenalty whose
+// reciprocal is a finite float32: dividing a logit by anything smaller can
+// overflow to +Inf.
+const minDivisor = 1 / math.MaxFloat32
+
+// Validate reports the first out-of-range option, in HF's words where its
+// logits processors have them.
 func (o *GenerateOptions) Validate() error {
 	isFinite := func(f float32) bool { return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0) }
 	switch {
 	case o.MaxNewTokens <= 0:
 		return fmt.Errorf("decoder: MaxNewTokens %d must be positive", o.MaxNewTokens)
 	case !isFinite(o.Temperature) || o.Temperature < 0:
-		return fmt.Errorf("decoder: Temperature %v must be ≥ 0 (0 = greedy)", o.Temperature)
+		return fmt.Errorf("decoder: Temperature: `temperature` (=%v) has to be a strictly positive float, otherwise your next token scores will be invalid (0 = greedy)", o.Temperature)
+	case o.Temperature > 0 && o.Temperature < minDivisor:
+		return fmt.Errorf("decoder: Temperature: `temperature` (=%v) is so small that the scaled logits overflow float32 (least %v)", o.Temperature, float32(minDivisor))
 	case o.TopK < 0:
-		return fmt.Errorf("decoder: TopK %d must be ≥ 0", o.TopK)
+		return fmt.Errorf("decoder: TopK: `top_k` has to be a strictly positive integer, but is %d (0 = off)", o.TopK)
 	case !isFinite(o.TopP) || o.TopP < 0 || o.TopP > 1:
-		return fmt.Errorf("decoder: TopP %v must lie in [0, 1]", o.TopP)
+		return fmt.Errorf("decoder: TopP: `top_p` has to be a float > 0 and < 1, but is %v (0 or 1 = off)", o.TopP)
 	case !isFinite(o.MinP) || o.MinP < 0 || o.MinP > 1:
-		return fmt.Errorf("decoder: MinP %v must lie in [0, 1]", o.MinP)
+		return fmt.Errorf("decoder: MinP: `min_p` has to be a float in the [0, 1] interval, but is %v", o.MinP)
 	case !isFinite(o.RepetitionPenalty) || o.RepetitionPenalty < 0:
-		return fmt.Errorf("decoder: RepetitionPenalty %v must be > 0 (0 = off)", o.RepetitionPenalty)
+		return fmt.Errorf("decoder: RepetitionPenalty: `penalty` has to be a strictly positive float, but is %v (0 = off)", o.RepetitionPenalty)
+	case o.RepetitionPenalty > 0 && o.RepetitionPenalty < minDivisor:
+		return fmt.Errorf("decoder: RepetitionPenalty: `penalty` (=%v) is so small that the penalized logits overflow float32 (least %v)", o.RepetitionPenalty, float32(minDivisor))
+	case o.TopLogprobs < 0 || o.TopLogprobs > MaxTopLogprobs:
+		return fmt.Errorf("decoder: TopLogprobs %d must lie in [0, %d]", o.TopLogprobs, MaxTopLogprobs)
 	}
 	for _, id := range o.StopTokens {
 		if id < 0 {
@@ -86,64 +106,25 @@ func (m *Model) lastLogits(b Backend, h Value) ([]float32, error) {
 // It stops after MaxNewTokens, after yielding a stop token, when ctx is
 // done (checked before every step; yields ctx.Err()), or quietly when the
 // sequence (cached + generated) fills max_position_embeddings. A prefill
-// that does not fit the context yields an error. The last token yielded is
-// not fed back, so st ends one position short of the full sequence.
-// Stopping the iteration early is allowed. Eager backend only.
+// that does not fit the context yields an error; non-finite logits end it
+// with an error. The last token yielded is not fed back, so st ends one
+// position short of the full sequence. Stopping the iteration early is
+// allowed. Eager backend only. NewGenerator gives the same run step by
+// step, with the finish reason and log-probabilities.
 func (m *Model) Generate(ctx context.Context, b Backend, st *State, prefill Value, opts GenerateOptions) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
-		if err := opts.Validate(); err != nil {
-			yield(0, err)
-			return
-		}
-		if st == nil || st.batch != 1 {
-			yield(0, errors.New("decoder: Generate needs a State of batch 1"))
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			yield(0, err)
-			return
-		}
-		if s := b.Shape(prefill); len(s) == 3 {
-			st.Reserve(min(st.pos+s[1]+opts.MaxNewTokens, m.cfg.MaxPositionEmbeddings))
-		}
-		h, err := m.Hidden(b, prefill, st) // [1, T, D]
+		g, err := m.NewGenerator(ctx, b, st, prefill, opts)
 		if err != nil {
 			yield(0, err)
 			return
 		}
-		logits, err := m.lastLogits(b, h) // [V]
-		if err != nil {
-			yield(0, err)
-			return
+		for g.Next(ctx) {
+			if !yield(g.Step().ID, nil) {
+				return
+			}
 		}
-		seen := append(make([]int, 0, len(opts.PromptIDs)+opts.MaxNewTokens), opts.PromptIDs...)
-		smp := NewSampler(opts)
-		for n := 0; ; n++ {
-			if st.pos >= m.cfg.MaxPositionEmbeddings {
-				return // the next token would sit past the context
-			}
-			tok := smp.Next(logits, seen)
-			seen = append(seen, tok)
-			if !yield(tok, nil) || isStop(tok, opts.StopTokens) || n+1 == opts.MaxNewTokens {
-				return
-			}
-			if err := ctx.Err(); err != nil {
-				yield(0, err)
-				return
-			}
-			x, err := m.Embed(b, [][]int{{tok}}) // [1, 1, D]
-			if err != nil {
-				yield(0, err)
-				return
-			}
-			if h, err = m.Hidden(b, x, st); err != nil { // [1, 1, D]
-				yield(0, err)
-				return
-			}
-			if logits, err = m.lastLogits(b, h); err != nil {
-				yield(0, err)
-				return
-			}
+		if err := g.Err(); err != nil {
+			yield(0, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package decoder
 
 import (
 	"cmp"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -162,18 +163,48 @@ func NewSampler(opts GenerateOptions) *Sampler {
 }
 
 // Next chooses a token from logits [V] (modified in place) given the ids
-// seen so far (prompt and generated) for the repetition penalty.
+// seen so far (prompt and generated) for the repetition penalty. Logits
+// that the processors turn non-finite give the argmax of what is left;
+// Generate reports them as an error instead.
 func (s *Sampler) Next(logits []float32, seen []int) int {
+	tok, _ := s.next(logits, seen)
+	return tok
+}
+
+// errInvalidProbs is torch.multinomial's complaint, which HF's sampling
+// raises for the same logits.
+var errInvalidProbs = errors.New("probability tensor contains either `inf`, `nan` or element < 0")
+
+// next is Next that refuses logits the processors made non-finite (a
+// temperature or penalty so small that the division overflows float32).
+func (s *Sampler) next(logits []float32, seen []int) (int, error) {
 	o := &s.opts
 	ApplyRepetitionPenalty(logits, seen, o.RepetitionPenalty)
 	if o.Temperature == 0 {
-		return argmax(logits)
+		best := argmax(logits)
+		if err := checkProcessed(logits); err != nil {
+			return best, err
+		}
+		return best, nil
 	}
 	ApplyTemperature(logits, o.Temperature)
+	if err := checkProcessed(logits); err != nil {
+		return argmax(logits), err
+	}
 	ApplyTopK(logits, o.TopK)
 	ApplyTopP(logits, o.TopP)
 	ApplyMinP(logits, o.MinP)
-	return drawFrom(softmax64(logits), s.rng.Float64())
+	return drawFrom(softmax64(logits), s.rng.Float64()), nil
+}
+
+// checkProcessed refuses NaN or +Inf after the logits processors.
+func checkProcessed(logits []float32) error {
+	for _, v := range logits {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 1) {
+			return errInvalidProbs
+		}
+	}
+	return nil
 }
 
 // drawFrom returns the index where the cumulative sum of probs passes u in

@@ -459,46 +459,66 @@ func (t *Tokenizer) wordSymbols(w string, syms []int32) []int32 {
 // error.
 func (t *Tokenizer) Decode(ids []int) (string, error) {
 	buf := make([]byte, 0, 4*len(ids))
-	segStart := true // at the start of a text segment (SentencePiece prefix space)
-	firstSeg := true
+	st := newDecodeState()
 	for pos, id := range ids {
-		if id < 0 || id >= len(t.vocab) {
-			return "", fmt.Errorf("tokenizer: id %d at position %d is outside the vocabulary of %d", id, pos, len(t.vocab))
+		var err error
+		if buf, err = t.appendToken(buf, id, &st, false); err != nil {
+			return "", fmt.Errorf("%w at position %d", err, pos)
 		}
-		if k, ok := t.addedByID[id]; ok {
-			buf = append(buf, t.added[k].Content...)
-			segStart = true
-			continue
-		}
-		tok := t.vocab[id]
-		switch t.kind {
-		case ByteLevel:
-			buf = t.bytes.decode(buf, tok)
-		case SentencePiece:
-			if t.types[id] == TypeByte {
-				if b, ok := parseByteToken(tok); ok {
-					buf = append(buf, b)
-					segStart = false
-					continue
-				}
-			}
-			if t.types[id] == TypeControl {
-				buf = append(buf, tok...)
-				segStart = true
-				continue
-			}
-			if t.spaceToMeta || t.normMeta {
-				tok = strings.ReplaceAll(tok, metaspace, " ")
-			}
-			if segStart && (t.normPrefix || t.addPrefixSpace && (firstSeg || !t.prefixFirstOnly)) {
-				tok = strings.TrimPrefix(tok, " ")
-			}
-			firstSeg = false
-			buf = append(buf, tok...)
-		}
-		segStart = false
 	}
 	return string(buf), nil
+}
+
+// decodeState is what decoding one id needs to know of the ids before it.
+type decodeState struct {
+	segStart bool // at the start of a text segment (SentencePiece prefix space)
+	firstSeg bool
+}
+
+func newDecodeState() decodeState { return decodeState{segStart: true, firstSeg: true} }
+
+// appendToken appends the bytes of id to buf, advancing st. skipSpecial
+// drops special added tokens (their position still starts a segment).
+func (t *Tokenizer) appendToken(buf []byte, id int, st *decodeState, skipSpecial bool) ([]byte, error) {
+	if id < 0 || id >= len(t.vocab) {
+		return buf, fmt.Errorf("tokenizer: id %d is outside the vocabulary of %d", id, len(t.vocab))
+	}
+	if k, ok := t.addedByID[id]; ok {
+		if !skipSpecial || !t.added[k].Special {
+			buf = append(buf, t.added[k].Content...)
+		}
+		st.segStart = true
+		return buf, nil
+	}
+	tok := t.vocab[id]
+	switch t.kind {
+	case ByteLevel:
+		buf = t.bytes.decode(buf, tok)
+	case SentencePiece:
+		if t.types[id] == TypeByte {
+			if b, ok := parseByteToken(tok); ok {
+				st.segStart = false
+				return append(buf, b), nil
+			}
+		}
+		if t.types[id] == TypeControl {
+			if !skipSpecial {
+				buf = append(buf, tok...)
+			}
+			st.segStart = true
+			return buf, nil
+		}
+		if t.spaceToMeta || t.normMeta {
+			tok = strings.ReplaceAll(tok, metaspace, " ")
+		}
+		if st.segStart && (t.normPrefix || t.addPrefixSpace && (st.firstSeg || !t.prefixFirstOnly)) {
+			tok = strings.TrimPrefix(tok, " ")
+		}
+		st.firstSeg = false
+		buf = append(buf, tok...)
+	}
+	st.segStart = false
+	return buf, nil
 }
 
 // byteTokenLen is len("<0xNN>").
