@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"iter"
 	"os"
 	"path/filepath"
-	"unicode/utf8"
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
@@ -73,8 +71,9 @@ type architecture interface {
 
 // prefilled is a decoder input ready to run.
 type prefilled struct {
-	ids    []int
-	embeds backend.Value // [1, T, D]
+	ids    []int         // the whole sequence (image placeholders expanded)
+	cached int           // of which a Session's state already held the first cached
+	embeds backend.Value // [1, T - cached, D]
 	state  *decoder.State
 }
 
@@ -127,6 +126,7 @@ type Model struct {
 	cfg  *config.Model
 	gen  *config.GenerationConfig
 	tok  *tokenizer.Tokenizer
+	chat *chatTemplate // nil when the folder has none and no built-in fits
 	b    backend.Backend
 }
 
@@ -174,8 +174,26 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)
 		}
+		if err := checkVocab(m.tok, a.textDecoder()); err != nil {
+			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+		}
+	}
+	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {
+		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	return m, nil
+}
+
+// checkVocab refuses a tokenizer with ids the model's embedding table has
+// no row for.
+func checkVocab(tok *tokenizer.Tokenizer, dec *decoder.Model) error {
+	if tok == nil || dec == nil {
+		return nil
+	}
+	if rows := dec.EmbedTokens.Shape[0]; tok.VocabSize() > rows {
+		return fmt.Errorf("the tokenizer has %d ids but the model's embedding table has %d rows (vocab_size): they do not belong together", tok.VocabSize(), rows)
+	}
+	return nil
 }
 
 // loadTokenizer loads the explicit path, else dir/tokenizer.json, else
@@ -235,122 +253,6 @@ func (m *Model) Logits(ctx context.Context, ids []int, px *Pixels) (*Tensor, err
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	return backend.T(logits), nil
-}
-
-// Request is one generation call.
-type Request struct {
-	// Prompt is text, tokenized with the folder's tokenizer (special
-	// tokens such as <image> are parsed). Ignored when IDs is set.
-	Prompt string
-	// IDs is the tokenized prompt.
-	IDs []int
-	// Images are the pictures the prompt's image tokens refer to, in order.
-	Images []image.Image
-	// Pixels is already preprocessed image input, used instead of Images.
-	Pixels *Pixels
-	// Options control decoding. MaxNewTokens 0 takes generation_config's
-	// max_new_tokens (else DefaultMaxNewTokens); no StopTokens takes its
-	// eos_token_id. PromptIDs is filled in by Generate.
-	Options decoder.GenerateOptions
-}
-
-// Token is one generated token.
-type Token struct {
-	ID int
-	// Text is the token's text when a tokenizer is loaded; bytes of an
-	// unfinished UTF-8 character are held back until it completes.
-	Text string
-}
-
-// Generate streams the tokens generated for req. Each call has its own
-// run state, so concurrent calls on one Model are safe. An error is
-// yielded once, as the last element.
-func (m *Model) Generate(ctx context.Context, req Request) iter.Seq2[Token, error] {
-	return func(yield func(Token, error) bool) {
-		dec := m.impl.textDecoder()
-		if dec == nil {
-			yield(Token{}, fmt.Errorf("fovea: a %s model cannot generate text", m.Kind()))
-			return
-		}
-		ids, err := m.promptIDs(req)
-		if err != nil {
-			yield(Token{}, err)
-			return
-		}
-		px := req.Pixels
-		if px == nil && len(req.Images) > 0 {
-			if px, err = m.PreprocessImages(req.Images); err != nil {
-				yield(Token{}, err)
-				return
-			}
-		}
-		p, err := m.impl.prefill(ctx, m.b, ids, px)
-		if err != nil {
-			yield(Token{}, err)
-			return
-		}
-		opts := m.withDefaults(req.Options, dec)
-		opts.PromptIDs = p.ids
-		var gen []int
-		emitted := 0 // bytes of decoded text already yielded
-		for id, err := range dec.Generate(ctx, m.b, p.state, p.embeds, opts) {
-			if err != nil {
-				yield(Token{}, fmt.Errorf("fovea: %w", err))
-				return
-			}
-			gen = append(gen, id)
-			tok := Token{ID: id}
-			if m.tok != nil {
-				if text, err := m.tok.Decode(gen); err == nil && len(text) >= emitted && !endsInPartialRune(text) {
-					tok.Text = text[emitted:]
-					emitted = len(text)
-				}
-			}
-			if !yield(tok, nil) {
-				return
-			}
-		}
-	}
-}
-
-// endsInPartialRune reports whether s ends in a replacement character,
-// which a byte-level tokenizer produces for an unfinished UTF-8 sequence.
-func endsInPartialRune(s string) bool {
-	r, _ := utf8.DecodeLastRuneInString(s)
-	return r == utf8.RuneError
-}
-
-// promptIDs returns req.IDs or the tokenized req.Prompt.
-func (m *Model) promptIDs(req Request) ([]int, error) {
-	if len(req.IDs) > 0 {
-		return req.IDs, nil
-	}
-	if req.Prompt == "" {
-		return nil, errors.New("fovea: empty request: set Prompt or IDs")
-	}
-	if m.tok == nil {
-		return nil, errors.New("fovea: no tokenizer loaded: give the prompt as IDs")
-	}
-	return m.tok.Encode(req.Prompt, tokenizer.WithParseSpecial(true)), nil
-}
-
-// withDefaults fills MaxNewTokens and StopTokens from generation_config
-// (then the text config) when the request leaves them unset.
-func (m *Model) withDefaults(o decoder.GenerateOptions, dec *decoder.Model) decoder.GenerateOptions {
-	if o.MaxNewTokens == 0 {
-		o.MaxNewTokens = DefaultMaxNewTokens
-		if m.gen != nil && m.gen.MaxNewTokens != nil && *m.gen.MaxNewTokens > 0 {
-			o.MaxNewTokens = *m.gen.MaxNewTokens
-		}
-	}
-	if len(o.StopTokens) == 0 {
-		if m.gen != nil && len(m.gen.EOSTokenID) > 0 {
-			o.StopTokens = append([]int(nil), m.gen.EOSTokenID...)
-		} else {
-			o.StopTokens = append([]int(nil), dec.Config().EOSTokenID...)
-		}
-	}
-	return o
 }
 
 // checkContext refuses a prompt longer than the decoder's context.

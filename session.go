@@ -1,0 +1,253 @@
+package fovea
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"slices"
+
+	"github.com/fovea-ml/fovea/decoder"
+	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/projector"
+)
+
+// Session is a conversation with a model that keeps what it already
+// computed: the encoded images and the KV cache of every token run so far.
+// Each Send renders the whole conversation with the chat template, finds
+// how much of it the cache already holds (the longest common token
+// prefix) and prefills only the rest, so a follow-up question about the
+// same image neither encodes the image again nor reruns the earlier turns.
+// The tokens equal a fresh run of the whole conversation. A Session is not
+// safe for concurrent use; the Model it talks to still is.
+type Session struct {
+	m        *Model
+	history  []Message
+	st       *decoder.State
+	ids      []int     // the expanded ids whose keys/values st holds
+	images   int       // images among ids
+	pending  int       // images of the run in progress
+	features []*Tensor // LLaVA: each image's features [1, P, D]
+	mllama   *Pixels   // Mllama: the encoded images and their side inputs
+}
+
+// NewSession starts an empty conversation.
+func (m *Model) NewSession() *Session { return &Session{m: m} }
+
+// History returns the conversation so far (each reply included once its
+// Stream has ended).
+func (s *Session) History() []Message { return slices.Clone(s.history) }
+
+// Send adds msg to the conversation and streams the model's reply (req
+// carries the decoding options; its prompt fields must be empty). When
+// the stream ends the reply joins the history as an assistant message.
+func (s *Session) Send(ctx context.Context, msg Message, req Request) *Stream {
+	st := &Stream{m: s.m, ctx: ctx, req: req, sess: s}
+	if req.Prompt != "" || len(req.IDs) > 0 || len(req.Messages) > 0 || len(req.Images) > 0 || req.Pixels != nil {
+		st.done, st.err = true, errors.New("fovea: Session.Send takes the message; leave the request's prompt and images empty")
+		return st
+	}
+	s.history = append(s.history, msg)
+	st.req.Messages = s.History()
+	return st
+}
+
+// prefill runs what the cache lacks of the conversation ids (one image
+// placeholder per image, images in order).
+func (s *Session) prefill(ctx context.Context, ids []int, images []image.Image, req Request) (*prefilled, error) {
+	m := s.m
+	full, err := m.expandIDs(ids, len(images))
+	if err != nil {
+		return nil, err
+	}
+	s.pending = len(images)
+	k := commonPrefix(s.ids, full)
+	reuse := s.st != nil && k > 0 && k < len(full) && m.imageTokens(full[:k]) == m.imageTokens(s.ids) &&
+		(m.Kind() != KindMllama || len(images) == s.images)
+	if !reuse {
+		return s.freshPrefill(ctx, ids, images, req)
+	}
+	if err := s.st.Truncate(k); err != nil {
+		return nil, err
+	}
+	var px *Pixels
+	if added := images[s.images:]; len(added) > 0 {
+		feats, err := s.encode(ctx, added)
+		if err != nil {
+			return nil, err
+		}
+		px = &Pixels{Features: feats}
+	}
+	e, err := m.embedSegment(ctx, full[k:], px)
+	if err != nil {
+		return nil, err
+	}
+	return &prefilled{ids: full, embeds: e, state: s.st, cached: k}, nil
+}
+
+// freshPrefill runs the whole conversation on a new state, reusing the
+// features of images encoded before.
+func (s *Session) freshPrefill(ctx context.Context, ids []int, images []image.Image, req Request) (*prefilled, error) {
+	m := s.m
+	var px *Pixels
+	switch {
+	case len(images) == 0:
+	case m.Kind() == KindMllama:
+		if s.mllama == nil || s.images != len(images) {
+			p, err := m.PreprocessImages(images)
+			if err != nil {
+				return nil, err
+			}
+			p.Mllama.Strict = req.StrictImageMask
+			if p.Features, err = m.EncodeImages(ctx, p); err != nil {
+				return nil, err
+			}
+			s.mllama = p
+		}
+		px = s.mllama
+	default:
+		if len(images) > len(s.features) {
+			if _, err := s.encode(ctx, images[len(s.features):]); err != nil { // appends to s.features
+				return nil, err
+			}
+		}
+		px = &Pixels{Features: concatImages(s.features[:len(images)])}
+	}
+	p, err := m.impl.prefill(ctx, m.b, ids, px)
+	if err != nil {
+		return nil, err
+	}
+	s.st, s.ids, s.images = nil, nil, 0 // set again by record
+	return p, nil
+}
+
+// encode preprocesses and encodes images → features [N, P, D].
+func (s *Session) encode(ctx context.Context, images []image.Image) (*Tensor, error) {
+	px, err := s.m.PreprocessImages(images)
+	if err != nil {
+		return nil, err
+	}
+	feats, err := s.m.EncodeImages(ctx, px)
+	if err != nil {
+		return nil, err
+	}
+	if s.m.Kind() == KindLlava {
+		n := feats.Shape[0]
+		per := feats.Len() / n
+		for i := 0; i < n; i++ {
+			s.features = append(s.features, tensorFrom(feats.Data[i*per:(i+1)*per], 1, feats.Shape[1], feats.Shape[2]))
+		}
+	}
+	return feats, nil
+}
+
+// record keeps the state after a run: the prompt and every generated token
+// but the last, which was not fed back. A reply joins the history.
+func (s *Session) record(p *prefilled, gen []int) {
+	ids := append(slices.Clone(p.ids), gen[:max(len(gen)-1, 0)]...)
+	if p.state.Pos() != len(ids) {
+		s.st, s.ids, s.images = nil, nil, 0 // a failed step: start afresh next time
+	} else {
+		s.st, s.ids, s.images = p.state, ids, s.pending
+	}
+	text := ""
+	if s.m.tok != nil {
+		sd := s.m.tok.NewStreamDecoder(true)
+		for _, id := range gen {
+			t, _ := sd.Add(id)
+			text += t
+		}
+		text += sd.Flush()
+	}
+	s.history = append(s.history, Message{Role: RoleAssistant, Text: text})
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+func tensorFrom(data []float32, shape ...int) *Tensor {
+	t, _ := TensorFromData(data, shape...)
+	return t
+}
+
+// concatImages joins per-image features [1, P, D] → [N, P, D].
+func concatImages(fs []*Tensor) *Tensor {
+	if len(fs) == 0 {
+		return nil
+	}
+	var data []float32
+	for _, f := range fs {
+		data = append(data, f.Data...)
+	}
+	return tensorFrom(data, len(fs), fs[0].Shape[1], fs[0].Shape[2])
+}
+
+// expandIDs turns one placeholder per image into the sequence the language
+// model sees (LLaVA: each image token repeated per image feature).
+func (m *Model) expandIDs(ids []int, images int) ([]int, error) {
+	l, ok := m.impl.(*llava)
+	if !ok {
+		return ids, nil
+	}
+	full, _, err := projector.ExpandImageTokens(ids, l.cfg.ImageTokenIndex, l.cfg.ImageSeqLength, l.cfg.ImageFeatureTokens(), images)
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	return full, nil
+}
+
+// imageTokens counts the image-token positions of expanded ids.
+func (m *Model) imageTokens(ids []int) int {
+	tok := -1
+	switch a := m.impl.(type) {
+	case *llava:
+		tok = a.cfg.ImageTokenIndex
+	case *mllama:
+		tok = a.cfg.ImageTokenIndex
+	}
+	n := 0
+	for _, id := range ids {
+		if id == tok {
+			n++
+		}
+	}
+	return n
+}
+
+// embedSegment embeds expanded ids that continue a cached sequence,
+// splicing in the features of the images they introduce.
+func (m *Model) embedSegment(ctx context.Context, ids []int, px *Pixels) (Value, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dec := m.impl.textDecoder()
+	l, ok := m.impl.(*llava)
+	if !ok {
+		if px != nil {
+			return nil, errors.New("fovea: this model takes new images only at the start of a session")
+		}
+		return embedIDs(m.b, dec, ids)
+	}
+	tok := l.cfg.ImageTokenIndex
+	text := slices.Clone(ids)
+	for i, id := range text {
+		if id == tok {
+			text[i] = placeholderEmbedID
+		}
+	}
+	e, err := embedIDs(m.b, dec, text) // [1, T, D]
+	if err != nil || px == nil {
+		return e, err
+	}
+	d := l.cfg.TextConfig.HiddenSize
+	rows, err := projector.Splice(m.b, m.b.Reshape(e, len(ids), d), ids, tok, m.b.Const(px.Features)) // [T, D]
+	if err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	return backend.T(m.b.Reshape(rows, 1, len(ids), d)), nil // [1, T, D]
+}
