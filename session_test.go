@@ -1,0 +1,79 @@
+package fovea
+
+import (
+	"context"
+	"image"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fovea-ml/fovea/decoder"
+)
+
+// A session's follow-up prefills only its new tokens, and gives the tokens
+// a fresh run of the whole conversation gives.
+func TestSessionEqualsFreshRun(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, tinyFolder(t, "llava_tiny", 384))
+	require.NoError(t, err)
+	img1, err := LoadImage("testdata/llava_tiny_2img/image.png")
+	require.NoError(t, err)
+	img2, err := LoadImage("testdata/llava_tiny_2img/image2.png")
+	require.NoError(t, err)
+	opts := Request{Options: decoder.GenerateOptions{MaxNewTokens: 5}, NoStopTokens: true}
+
+	s := m.NewSession()
+	turns := []Message{userMsg("What is in the picture?", img1), userMsg("And in this one?", img2), userMsg("Which is red?")}
+	prev := 0
+	for i, msg := range turns {
+		history := append(s.History(), msg)
+		res, err := s.Send(ctx, msg, opts).Result()
+		require.NoError(t, err)
+		fresh := opts
+		fresh.Messages = history
+		want, err := m.Complete(ctx, fresh)
+		require.NoError(t, err)
+		require.Equal(t, want.IDs, res.IDs, "turn %d", i)
+		require.Equal(t, want.PromptTokens, res.PromptTokens, "turn %d", i)
+		if i > 0 {
+			require.Positive(t, res.CachedTokens, "turn %d reuses the cache", i)
+			require.GreaterOrEqual(t, res.CachedTokens, prev, "turn %d reruns none of the previous prompt", i)
+		}
+		prev = res.PromptTokens
+	}
+	require.Len(t, s.History(), 6)
+	require.Equal(t, RoleAssistant, s.History()[5].Role)
+	require.Len(t, s.features, 2, "each image encoded once")
+}
+
+// EncodeImages output passed back as Pixels.Features gives the same logits.
+func TestEncodedImagesAsInput(t *testing.T) {
+	ctx := context.Background()
+	g := openGolden(t, "llava_tiny")
+	m, err := Load(ctx, g.dir, WithoutTokenizer())
+	require.NoError(t, err)
+	px := &Pixels{Values: g.f32(t, "pixel_values")}
+	want, err := m.Logits(ctx, g.json.PromptIDs, px)
+	require.NoError(t, err)
+	feats, err := m.EncodeImages(ctx, px)
+	require.NoError(t, err)
+	got, err := m.Logits(ctx, g.json.PromptIDs, &Pixels{Features: feats})
+	require.NoError(t, err)
+	require.Equal(t, want.Data, got.Data)
+	_, err = m.Logits(ctx, g.json.PromptIDs, &Pixels{Features: feats.Reshape(1, -1, 8)})
+	require.ErrorContains(t, err, "image features")
+
+	mm, err := Load(ctx, "testdata/mllama_tiny", WithoutTokenizer())
+	require.NoError(t, err)
+	mg := openGolden(t, "mllama_tiny")
+	mpx := mllamaGoldenPixels(t, mg, "", false)
+	mwant, err := mm.Logits(ctx, mg.json.PromptIDs, mpx)
+	require.NoError(t, err)
+	mfeats, err := mm.EncodeImages(ctx, mpx)
+	require.NoError(t, err)
+	mpx.Features, mpx.Values = mfeats, nil
+	mgot, err := mm.Logits(ctx, mg.json.PromptIDs, mpx)
+	require.NoError(t, err)
+	require.Equal(t, mwant.Data, mgot.Data)
+	_ = image.Point{}
+}
