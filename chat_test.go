@@ -16,8 +16,8 @@ import (
 )
 
 // tinyFolder copies testdata/<name> to a temp dir and adds a byte-level
-// BPE tokenizer of vocab ids (trained here; "<image>" added at 383 when
-// vocab is 384) with <s> = 1 as BOS and </s> = 2 as EOS.
+// BPE tokenizer of vocab ids (trained here; the image token, "<image>" or
+// Mllama's "<|image|>", added at 383 when vocab is 384) with <s> = 1 as BOS and </s> = 2 as EOS.
 func tinyFolder(t *testing.T, name string, vocab int) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -44,8 +44,12 @@ func tinyFolder(t *testing.T, name string, vocab int) string {
 		raw, err := os.ReadFile(path)
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(raw, &f))
-		f["model"].(map[string]any)["vocab"].(map[string]any)["<image>"] = 383
-		f["added_tokens"] = append(f["added_tokens"].([]any), map[string]any{"id": 383, "content": "<image>", "single_word": false,
+		imageToken := "<image>"
+		if strings.HasPrefix(name, "mllama") {
+			imageToken = "<|image|>"
+		}
+		f["model"].(map[string]any)["vocab"].(map[string]any)[imageToken] = 383
+		f["added_tokens"] = append(f["added_tokens"].([]any), map[string]any{"id": 383, "content": imageToken, "single_word": false,
 			"lstrip": false, "rstrip": false, "normalized": false, "special": true})
 		raw, err = json.Marshal(f)
 		require.NoError(t, err)

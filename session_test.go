@@ -46,6 +46,44 @@ func TestSessionEqualsFreshRun(t *testing.T) {
 	require.Len(t, s.features, 2, "each image encoded once")
 }
 
+// An Mllama session: the image is encoded once, follow-ups reuse the KV
+// cache, and each turn equals a fresh run.
+func TestMllamaSessionEqualsFreshRun(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, tinyFolder(t, "mllama_tiny", 384))
+	require.NoError(t, err)
+	img, err := LoadImage("testdata/mllama_tiny/image.png")
+	require.NoError(t, err)
+	opts := Request{Options: decoder.GenerateOptions{MaxNewTokens: 4}, NoStopTokens: true}
+	s := m.NewSession()
+	prev := 0
+	for i, msg := range []Message{userMsg("What is this?", img), userMsg("Is it red?"), userMsg("Sure?")} {
+		history := append(s.History(), msg)
+		res, err := s.Send(ctx, msg, opts).Result()
+		require.NoError(t, err)
+		fresh := opts
+		fresh.Messages = history
+		want, err := m.Complete(ctx, fresh)
+		require.NoError(t, err)
+		require.Equal(t, want.IDs, res.IDs, "turn %d", i)
+		if i > 0 {
+			require.GreaterOrEqual(t, res.CachedTokens, prev, "turn %d", i)
+		}
+		prev = res.PromptTokens
+	}
+	// A new image in a follow-up: the session runs the conversation afresh
+	// (cross-attention covers every image), still equal to a fresh run.
+	msg := userMsg("And this?", img)
+	history := append(s.History(), msg)
+	res, err := s.Send(ctx, msg, opts).Result()
+	require.NoError(t, err)
+	fresh := opts
+	fresh.Messages = history
+	want, err := m.Complete(ctx, fresh)
+	require.NoError(t, err)
+	require.Equal(t, want.IDs, res.IDs)
+}
+
 // EncodeImages output passed back as Pixels.Features gives the same logits.
 func TestEncodedImagesAsInput(t *testing.T) {
 	ctx := context.Background()
