@@ -235,3 +235,27 @@ func TestGenerationConfigHonoured(t *testing.T) {
 	o = m.withDefaults(Request{}, dec, 3)
 	require.Zero(t, o.Temperature, "do_sample false is greedy")
 }
+
+// TestWriteTinyTokenizer regenerates testdata/tiny_tokenizer (the
+// tokenizer the README's examples load beside the tiny LLaVA) when
+// FOVEA_WRITE_TOKENIZER=1; otherwise it checks the shipped one.
+func TestWriteTinyTokenizer(t *testing.T) {
+	dst := filepath.Join("testdata", "tiny_tokenizer")
+	if os.Getenv("FOVEA_WRITE_TOKENIZER") == "1" {
+		dir := tinyFolder(t, "llava_tiny", 384)
+		require.NoError(t, os.MkdirAll(dst, 0o755))
+		for _, f := range []string{tokenizer.TokenizerJSON, tokenizer.TokenizerConfigJSON} {
+			data, err := os.ReadFile(filepath.Join(dir, f))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dst, f), data, 0o644))
+		}
+	}
+	tok, err := tokenizer.Load(filepath.Join(dst, tokenizer.TokenizerJSON))
+	require.NoError(t, err)
+	require.Equal(t, 384, tok.VocabSize())
+	id, ok := tok.TokenID("<image>")
+	require.True(t, ok)
+	require.Equal(t, 383, id)
+	require.Equal(t, 1, tok.BOS())
+	require.Equal(t, 2, tok.EOS())
+}
