@@ -7,17 +7,37 @@
 //
 //	m, err := fovea.Load(ctx, "path/to/llava")
 //	img, err := fovea.LoadImage("cat.png")
-//	for tok, err := range m.Generate(ctx, fovea.Request{
-//		Prompt: "USER: <image>\nWhat is this? ASSISTANT:",
-//		Images: []image.Image{img},
-//	}) { ... tok.Text ... }
+//	stream := m.Stream(ctx, fovea.Request{
+//		Messages: []fovea.Message{{Role: fovea.RoleUser, Text: "What is this?", Images: []image.Image{img}}},
+//	})
+//	for tok := range stream.Tokens() { ... tok.Text ... }
+//	res, err := stream.Result() // finish reason, token counts, prefill/decode timings
 //
-// Lower-level calls: Logits (prompt ids + pixel values → [1, T, V]),
-// PreprocessImages (images → pixel values per preprocessor_config.json),
-// EncodeImages (pixel values → the image features the language model
-// sees), VisionOutputs (the vision tower's hidden states and pooled output).
+// Messages are rendered with the folder's chat template (Jinja, from
+// chat_template.jinja, chat_template.json or tokenizer_config.json), else
+// HF's LLaVA-1.5 or Llama-3.2-Vision template. A Session keeps a
+// conversation's encoded images and KV cache, so a follow-up prefills only
+// its new tokens. Options left zero come from generation_config.json as in
+// HF's generate. Token text is decoded incrementally: bytes of an
+// unfinished UTF-8 character are held back until they complete.
+//
+// Lower-level calls: Logits (prompt ids + pixel input → [1, T, V], every
+// architecture), PreprocessImages (images → pixel input per
+// preprocessor_config.json), EncodeImages (pixel input → the image
+// features the language model sees; pass them back as Pixels.Features),
+// VisionOutputs (the vision tower's hidden states and pooled output).
 // A Model is immutable after Load; every call builds its own run state
 // (KV caches), so one Model serves concurrent calls.
+//
+// # Public types
+//
+// The packages exchange a few types whose implementation lives under
+// internal/; each public package names them with aliases (fovea.Tensor,
+// decoder.Tensor and vision.Tensor are one type; likewise Backend, Value
+// and the configs), and this package adds the constructors an outside
+// program needs to build and run the layers of vision/, projector/,
+// decoder/ and crossattn/ itself: NewTensor, TensorFromData, TensorOf,
+// EagerBackend, OpenSafetensors (a WeightSource) and WriteSafetensors.
 //
 // # Two fusion styles
 //
@@ -32,7 +52,8 @@
 // image features, gated per layer. The decoder's Layer interface lets those
 // layers sit in the same stack as the self-attention blocks (package
 // crossattn); image keys and values are computed once per request and kept
-// in the run state. MllamaInputs.Strict selects the strict masking mode.
+// in the run state. MllamaInputs.Strict (or Request.StrictImageMask) selects
+// the strict masking mode.
 //
 // # Weights in memory
 //
@@ -57,7 +78,9 @@
 // # Errors
 //
 // Bad input is an error, never a panic: unsupported model_type, missing
-// weights, a corrupt or oversized image (decompression bombs are refused
-// from the header), image and placeholder counts that disagree, a prompt
-// longer than max_position_embeddings, pixel values of the wrong shape.
+// weights, a tokenizer with more ids than the embedding table has rows, a
+// corrupt or oversized image (decompression bombs are refused from the
+// header), image and placeholder counts that disagree, a prompt longer
+// than max_position_embeddings, pixel values of the wrong shape, option
+// values that would overflow float32, non-finite logits during generation.
 package fovea

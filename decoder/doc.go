@@ -75,8 +75,20 @@
 // Temperature 0 is greedy (argmax, first index on ties). A stop token is
 // yielded and then generation ends (HF keeps EOS in its output).
 // Cancellation of ctx is checked before every step; the sequence never
-// grows past max_position_embeddings (generation then ends quietly). Only
-// the last prompt position goes through the LM head, and decode steps
-// (T = 1) skip the head transposes. Generate needs the eager backend: it
-// reads the logits.
+// grows past max_position_embeddings. Only the last prompt position goes
+// through the LM head, and decode steps (T = 1) skip the head transposes.
+// Generate needs the eager backend: it reads the logits.
+//
+// Generator is the same loop one step at a time (NewGenerator prefills,
+// Next generates): each Step carries the token's log-probability and
+// optionally the top-k alternatives, and Finish says why it ended
+// (FinishStopToken, FinishMaxTokens, FinishContextFull — also for a
+// prompt that fills the context exactly and so generates nothing —,
+// FinishCancelled, FinishError). Memory: nothing is allocated from
+// MaxNewTokens; the KV caches grow (doubling) as tokens are generated.
+// Logits that contain NaN or +Inf end generation with an error, as do
+// processors that overflow them; Validate refuses a Temperature or
+// RepetitionPenalty whose reciprocal overflows float32, in HF's words.
+// State.Truncate rewinds the caches to a shared prefix (package fovea's
+// Session uses it).
 package decoder

@@ -139,7 +139,7 @@ func isStop(tok int, stops []int) bool {
 }
 
 // Greedy runs Generate with greedy decoding (temperature 0, no penalty)
-// and collects the ids: the reference path of the golden tests.
+// and collects the ids.
 func (m *Model) Greedy(ctx context.Context, b Backend, st *State, prefill Value, maxNew int, stop ...int) ([]int, error) {
 	var out []int
 	for tok, err := range m.Generate(ctx, b, st, prefill, GenerateOptions{MaxNewTokens: maxNew, StopTokens: stop}) {
