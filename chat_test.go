@@ -212,6 +212,14 @@ func TestFinishReasonsCountsTimings(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, decoder.FinishCancelled, res.Finish)
 	require.Equal(t, 1, n)
+
+	// Cancelled before the prompt ran, and a failing request.
+	res, err = m.Stream(cctx, Request{IDs: g.PromptIDs}).Result()
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, decoder.FinishCancelled, res.Finish)
+	res, err = m.Complete(ctx, Request{IDs: []int{1000}})
+	require.ErrorContains(t, err, "1000")
+	require.Equal(t, decoder.FinishError, res.Finish)
 }
 
 func TestLoadRefusesOversizedTokenizer(t *testing.T) {

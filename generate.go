@@ -115,6 +115,7 @@ type Stream struct {
 	ctx  context.Context
 	req  Request
 	sess *Session
+	turn int // the session's history length before this turn's message
 	res  Result
 	err  error
 	done bool
@@ -136,6 +137,15 @@ func (s *Stream) Tokens() iter.Seq[Token] {
 		}
 		s.done = true
 		s.res, s.err = s.m.run(s.ctx, s.req, s.sess, yield)
+		if s.sess != nil && len(s.sess.history) == s.turn+1 {
+			s.sess.history = s.sess.history[:s.turn] // no reply: the turn did not happen
+		}
+		if s.err != nil && s.res.Finish == decoder.FinishNone {
+			s.res.Finish = decoder.FinishError
+			if s.ctx.Err() != nil {
+				s.res.Finish = decoder.FinishCancelled
+			}
+		}
 	}
 }
 

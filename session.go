@@ -40,13 +40,15 @@ func (s *Session) History() []Message { return slices.Clone(s.history) }
 
 // Send adds msg to the conversation and streams the model's reply (req
 // carries the decoding options; its prompt fields must be empty). When
-// the stream ends the reply joins the history as an assistant message.
+// the stream ends the reply joins the history as an assistant message; a
+// turn that fails before generating leaves the history as it was.
 func (s *Session) Send(ctx context.Context, msg Message, req Request) *Stream {
 	st := &Stream{m: s.m, ctx: ctx, req: req, sess: s}
 	if req.Prompt != "" || len(req.IDs) > 0 || len(req.Messages) > 0 || len(req.Images) > 0 || req.Pixels != nil {
 		st.done, st.err = true, errors.New("fovea: Session.Send takes the message; leave the request's prompt and images empty")
 		return st
 	}
+	st.turn = len(s.history)
 	s.history = append(s.history, msg)
 	st.req.Messages = s.History()
 	return st

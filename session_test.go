@@ -42,6 +42,10 @@ func TestSessionEqualsFreshRun(t *testing.T) {
 		prev = res.PromptTokens
 	}
 	require.Len(t, s.History(), 6)
+	// A failing turn (a system message with an image) leaves no trace.
+	_, err = s.Send(ctx, Message{Role: RoleSystem, Text: "x", Images: []image.Image{img1}}, opts).Result()
+	require.ErrorContains(t, err, "system message takes no images")
+	require.Len(t, s.History(), 6)
 	require.Equal(t, RoleAssistant, s.History()[5].Role)
 	require.Len(t, s.features, 2, "each image encoded once")
 }
