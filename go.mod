@@ -3,6 +3,7 @@ module github.com/fovea-ml/fovea
 go 1.26.0
 
 require (
+	github.com/ardanlabs/jinja v1.8.0 // chat templates (Jinja); pinned
 	github.com/chewxy/hm v1.0.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/image v0.48.0
@@ -12,8 +13,6 @@ require (
 	gorgonia.org/gorgonia v0.9.18
 	gorgonia.org/tensor v0.9.24
 )
-
-require github.com/ardanlabs/jinja v1.8.0 // indirect
 
 require (
 	github.com/apache/arrow/go/arrow v0.0.0-20211112161151-bc219186db40 // indirect
