@@ -154,6 +154,9 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: opening weights in %s: %w", dir, err)
 	}
 	defer src.Close() // weights are copied into the model while binding
+	if err := checkWeightBudget(dir, cfg, src); err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
 	a, err := load(ctx, &loadContext{dir: dir, cfg: cfg, src: src, opts: o})
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)

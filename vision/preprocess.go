@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
 
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
 // PreprocessorConfigFile is the file name HF uses for image processors.
 const PreprocessorConfigFile = "preprocessor_config.json"
+
+// MaxPreprocessorConfigBytes caps preprocessor_config.json (real ones are
+// under a KiB).
+const MaxPreprocessorConfigBytes = 1 << 20
 
 // Image processor type names (image_processor_type / feature_extractor_type).
 const (
@@ -77,7 +81,7 @@ type PreprocessorConfig interface {
 // processor named by its image_processor_type, validated.
 func LoadPreprocessorConfig(dir string) (PreprocessorConfig, error) {
 	path := filepath.Join(dir, PreprocessorConfigFile)
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadFile(path, MaxPreprocessorConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("vision: read preprocessor config: %w", err)
 	}
