@@ -85,7 +85,7 @@ func loadLlava(_ context.Context, lc *loadContext) (architecture, error) {
 	if err := errors.Join(bd.Finish(), bindErr); err != nil {
 		return nil, err
 	}
-	if l.pre, err = loadCLIPPreprocessor(lc.dir); err != nil {
+	if l.pre, err = loadCLIPPreprocessor(lc.dir, &cfg.VisionConfig); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -108,7 +108,7 @@ func (l *llava) encodeImages(ctx context.Context, b backend.Backend, px *Pixels)
 	if px == nil || px.Values == nil {
 		return nil, errors.New("fovea: no pixel values")
 	}
-	if err := l.tower.CheckPixels(px.Values.Shape); err != nil {
+	if err := l.tower.CheckPixelValues(px.Values); err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	if err := ctx.Err(); err != nil {

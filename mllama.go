@@ -97,6 +97,9 @@ func loadMllamaPreprocessor(dir string, vc *config.MllamaVision) (*vision.Mllama
 	if !ok {
 		return nil, fmt.Errorf("preprocessor_config.json is a %s, this model needs an MllamaImageProcessor", pc.ProcessorType())
 	}
+	if err := pre.CheckTower(vc); err != nil {
+		return nil, err
+	}
 	var got [][]int
 	for _, a := range vision.SupportedAspectRatios(pre.MaxImageTiles) {
 		got = append(got, []int{a.Rows, a.Cols})
@@ -207,6 +210,11 @@ func (m *mllama) prefill(ctx context.Context, b backend.Backend, ids []int, px *
 		}
 		if px.Values.Dims() != 6 || px.Values.Shape[0] != 1 {
 			return nil, fmt.Errorf("fovea: Mllama pixel_values %v, want [1, N, tiles, 3, S, S]", px.Values.Shape)
+		}
+		// The side inputs are checked before tokenMask reads them.
+		vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
+		if err := m.tower.CheckInput(vin); err != nil {
+			return nil, fmt.Errorf("fovea: %w", err)
 		}
 		tm, err := m.tokenMask(ids, px, in)
 		if err != nil {

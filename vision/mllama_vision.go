@@ -204,6 +204,9 @@ func (m *MllamaVision) CheckInput(in *MllamaVisionInput) error {
 	if s[2] != m.tiles {
 		return fmt.Errorf("vision: mllama: pixel_values have %d tiles per image; the tower needs them padded to max_num_tiles %d", s[2], m.tiles)
 	}
+	if err := checkPixelData("mllama pixel_values", in.Pixels); err != nil {
+		return err
+	}
 	bsz, n := s[0], s[1]
 	if len(in.AspectRatioIDs) != bsz || len(in.AspectRatioMask) != bsz {
 		return fmt.Errorf("vision: mllama: %d aspect ratio id rows and %d mask rows for a batch of %d", len(in.AspectRatioIDs), len(in.AspectRatioMask), bsz)
