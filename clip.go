@@ -26,7 +26,7 @@ func loadCLIP(_ context.Context, lc *loadContext) (architecture, error) {
 	if err != nil {
 		return nil, err
 	}
-	bd := weights.NewBinder(lc.src, weights.Ignore(vision.CLIPIgnore(vision.CLIPPrefix)...))
+	bd := weights.NewBinder(lc.src, weights.ReportAll(), weights.Ignore(vision.CLIPIgnore(vision.CLIPPrefix)...))
 	_ = bd.Bind(vision.CLIPPrefix, tower) // recorded for Finish
 	if err := bd.Finish(); err != nil {
 		return nil, err

@@ -102,6 +102,8 @@ type options struct {
 	tokenizerPath string
 	noTokenizer   bool
 	quant         Quantization
+	// allowNonFinite accepts NaN/Inf weights (AllowNonFinite, finite.go).
+	allowNonFinite bool
 }
 
 // WithQuantization stores the Linear weights as q (default F32). Weights
@@ -160,6 +162,11 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 	a, err := load(ctx, &loadContext{dir: dir, cfg: cfg, src: src, opts: o})
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+	}
+	if !o.allowNonFinite {
+		if err := checkFinite(a); err != nil {
+			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+		}
 	}
 	table, err := prepareWeights(a, o.quant)
 	if err != nil {

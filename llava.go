@@ -77,7 +77,7 @@ func loadLlava(_ context.Context, lc *loadContext) (architecture, error) {
 	if l.dec, err = decoder.New(&cfg.TextConfig); err != nil {
 		return nil, err
 	}
-	bd := weights.NewBinder(lc.src, weights.Rename(llavaRename),
+	bd := weights.NewBinder(lc.src, weights.ReportAll(), weights.Rename(llavaRename),
 		weights.Ignore(vision.CLIPIgnore(vision.LlavaCLIPPrefix)...))
 	_ = bd.Bind(vision.LlavaCLIPPrefix, l.tower) // problems recorded for Finish
 	_ = bd.Bind(projector.Prefix, l.proj)

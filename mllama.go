@@ -68,7 +68,7 @@ func loadMllama(_ context.Context, lc *loadContext) (architecture, error) {
 	if m.dec, err = decoder.NewWithLayers(&text, layers, decoder.WithEmbedRows(cfg.TextConfig.NumEmbeddings())); err != nil {
 		return nil, err
 	}
-	bd := weights.NewBinder(lc.src)
+	bd := weights.NewBinder(lc.src, weights.ReportAll())
 	_ = bd.Bind(vision.MllamaVisionPrefix, m.tower) // problems recorded for Finish
 	_ = bd.Bind(projector.Prefix, m.proj)
 	bindErr := m.dec.BindTo(bd, mllamaTextPrefix, mllamaHeadName)
