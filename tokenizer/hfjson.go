@@ -217,10 +217,18 @@ func (t *Tokenizer) jsonVocab(f *hfFile) error {
 		t.vocab[id], t.types[id] = s, TypeNormal
 		t.ids[s] = int32(id)
 	}
+	addedAt := make(map[int]string, len(f.AddedTokens))
 	for _, a := range f.AddedTokens {
 		if a.Content == "" {
 			return fmt.Errorf("added token %d has empty content", a.ID)
 		}
+		if err := checkAddedToken(t, addedAt, a.ID, a.Content); err != nil {
+			return err
+		}
+		if _, dup := addedAt[a.ID]; dup {
+			continue // the same token listed twice
+		}
+		addedAt[a.ID] = a.Content
 		t.vocab[a.ID] = a.Content
 		t.types[a.ID] = TypeUserDefined
 		if a.Special {
@@ -266,6 +274,9 @@ func (t *Tokenizer) jsonPipeline(f *hfFile) (Kind, error) {
 	var flags normalizerFlags
 	n, err := parseNormalizer(f.Normalizer, &flags)
 	if err != nil {
+		return 0, err
+	}
+	if err := checkNormalizerGrowth(n); err != nil {
 		return 0, err
 	}
 	t.norm, t.normPrefix, t.normMeta = n, flags.prependMeta, flags.spaceToMeta
