@@ -111,7 +111,10 @@ func runTower(ctx context.Context, b backend.Backend, tower *vision.CLIPVision, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hidden, last, pooled := tower.Forward(b, b.Const(px.Values))
+	hidden, last, pooled, err := tower.ForwardContext(ctx, b, b.Const(px.Values))
+	if err != nil {
+		return nil, err
+	}
 	out := &VisionOutput{LastHidden: backend.T(last), Pooled: backend.T(pooled)}
 	for _, h := range hidden {
 		out.Hidden = append(out.Hidden, backend.T(h))

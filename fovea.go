@@ -243,7 +243,7 @@ func (m *Model) LogitsPixels(ctx context.Context, ids []int, px *Pixels) (*tenso
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	logits, err := dec.Forward(m.b, p.embeds, p.state) // [1, T, V]
+	logits, err := dec.ForwardContext(ctx, m.b, p.embeds, p.state) // [1, T, V]
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}

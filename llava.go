@@ -114,8 +114,11 @@ func (l *llava) encodeImages(ctx context.Context, b backend.Backend, px *Pixels)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hidden := l.tower.HiddenStates(b, b.Const(px.Values), l.pcfg.MaxLayer()) // each [N, P+1, Dv]
-	feat, err := projector.SelectFeatures(b, hidden, l.pcfg)                 // [N, P, Dv·L]
+	hidden, err := l.tower.HiddenStatesContext(ctx, b, b.Const(px.Values), l.pcfg.MaxLayer()) // each [N, P+1, Dv]
+	if err != nil {
+		return nil, err
+	}
+	feat, err := projector.SelectFeatures(b, hidden, l.pcfg) // [N, P, Dv·L]
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}

@@ -154,7 +154,10 @@ func (m *mllama) encodeImages(ctx context.Context, b backend.Backend, px *Pixels
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := m.tower.Forward(b, vin)            // [1, N, tiles, P+1, Dv]
+	out, err := m.tower.ForwardContext(ctx, b, vin) // [1, N, tiles, P+1, Dv]
+	if err != nil {
+		return nil, err
+	}
 	return m.proj.Forward(b, out.Output), nil // [1, N·tiles·(P+1), D]
 }
 

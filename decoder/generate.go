@@ -108,7 +108,7 @@ func (m *Model) Generate(ctx context.Context, b backend.Backend, st *State, pref
 		if s := b.Shape(prefill); len(s) == 3 {
 			st.Reserve(min(st.pos+s[1]+opts.MaxNewTokens, m.cfg.MaxPositionEmbeddings))
 		}
-		h, err := m.Hidden(b, prefill, st) // [1, T, D]
+		h, err := m.HiddenContext(ctx, b, prefill, st) // [1, T, D]
 		if err != nil {
 			yield(0, err)
 			return

@@ -2,6 +2,7 @@ package vision
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/png"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
@@ -167,5 +169,39 @@ func TestPixelDataChecked(t *testing.T) {
 	huge := &tensor.Tensor{Shape: []int{math.MaxInt / 8, 3, 4, 4}}
 	if err := m.CheckPixelValues(huge); err == nil {
 		t.Error("overflowing shape accepted")
+	}
+}
+
+// countdownCtx is a context whose Err turns to Canceled after n calls.
+type countdownCtx struct {
+	context.Context
+	n int
+}
+
+func (c *countdownCtx) Err() error {
+	if c.n <= 0 {
+		return context.Canceled
+	}
+	c.n--
+	return nil
+}
+
+// TestVisionContextChecksBetweenLayers: the towers stop between layers.
+func TestVisionContextChecksBetweenLayers(t *testing.T) {
+	vc := config.DefaultCLIPVision()
+	vc.HiddenSize, vc.IntermediateSize, vc.NumHiddenLayers, vc.NumAttentionHeads = 8, 8, 3, 2
+	vc.ImageSize, vc.PatchSize = 4, 2
+	m, err := NewCLIPVision(&vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend.Eager{}
+	px := b.Const(tensor.New(1, 3, 4, 4))
+	_, err = m.HiddenStatesContext(&countdownCtx{Context: context.Background(), n: 1}, b, px, 3)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "before layer 1") {
+		t.Fatalf("HiddenStatesContext = %v", err)
+	}
+	if _, _, _, err := m.ForwardContext(context.Background(), b, px); err != nil {
+		t.Fatal(err)
 	}
 }
