@@ -9,6 +9,7 @@ import (
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/vision"
 )
@@ -24,12 +25,12 @@ func loadCLIP(_ context.Context, lc *loadContext) (architecture, error) {
 	if err != nil {
 		return nil, err
 	}
-	bd := weights.NewBinder(lc.src, weights.Ignore(vision.CLIPIgnore(vision.CLIPPrefix)...))
+	bd := weights.NewBinder(lc.src, weights.ReportAll(), weights.Ignore(vision.CLIPIgnore(vision.CLIPPrefix)...))
 	_ = bd.Bind(vision.CLIPPrefix, tower) // recorded for Finish
 	if err := bd.Finish(); err != nil {
 		return nil, err
 	}
-	pre, err := loadCLIPPreprocessor(lc.dir)
+	pre, err := loadCLIPPreprocessor(lc.dir, lc.cfg.CLIPVision)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func loadCLIP(_ context.Context, lc *loadContext) (architecture, error) {
 
 // loadCLIPPreprocessor reads preprocessor_config.json; a folder without
 // one loads, and preprocessing images then fails with a clear error.
-func loadCLIPPreprocessor(dir string) (*vision.CLIPPreprocessorConfig, error) {
+func loadCLIPPreprocessor(dir string, vc *config.CLIPVision) (*vision.CLIPPreprocessorConfig, error) {
 	pc, err := vision.LoadPreprocessorConfig(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -49,6 +50,9 @@ func loadCLIPPreprocessor(dir string) (*vision.CLIPPreprocessorConfig, error) {
 	clip, ok := pc.(*vision.CLIPPreprocessorConfig)
 	if !ok {
 		return nil, fmt.Errorf("preprocessor_config.json is a %s, this model needs a CLIP image processor", pc.ProcessorType())
+	}
+	if err := clip.CheckTower(vc); err != nil {
+		return nil, err
 	}
 	return clip, nil
 }
@@ -100,13 +104,16 @@ func runTower(ctx context.Context, b Backend, tower *vision.CLIPVision, px *Pixe
 	if px == nil || px.Values == nil {
 		return nil, errors.New("fovea: no pixel values")
 	}
-	if err := tower.CheckPixels(px.Values.Shape); err != nil {
+	if err := tower.CheckPixelValues(px.Values); err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hidden, last, pooled := tower.Forward(b, b.Const(px.Values))
+	hidden, last, pooled, err := tower.ForwardContext(ctx, b, b.Const(px.Values))
+	if err != nil {
+		return nil, err
+	}
 	out := &VisionOutput{LastHidden: backend.T(last), Pooled: backend.T(pooled)}
 	for _, h := range hidden {
 		out.Hidden = append(out.Hidden, backend.T(h))

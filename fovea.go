@@ -107,6 +107,8 @@ type options struct {
 	tokenizerPath string
 	noTokenizer   bool
 	quant         Quantization
+	// allowNonFinite accepts NaN/Inf weights (AllowNonFinite, finite.go).
+	allowNonFinite bool
 }
 
 // WithQuantization stores the Linear weights as q (default F32). Weights
@@ -160,9 +162,17 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: opening weights in %s: %w", dir, err)
 	}
 	defer src.Close() // weights are copied into the model while binding
+	if err := checkWeightBudget(dir, cfg, src); err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
 	a, err := load(ctx, &loadContext{dir: dir, cfg: cfg, src: src, opts: o})
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+	}
+	if !o.allowNonFinite {
+		if err := checkFinite(a); err != nil {
+			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+		}
 	}
 	table, err := prepareWeights(a, o.quant)
 	if err != nil {
@@ -248,7 +258,7 @@ func (m *Model) Logits(ctx context.Context, ids []int, px *Pixels) (*Tensor, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	logits, err := dec.Forward(m.b, p.embeds, p.state) // [1, T, V]
+	logits, err := dec.ForwardContext(ctx, m.b, p.embeds, p.state) // [1, T, V]
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/weights"
 )
 
 // llamaPrefix is where LlamaForCausalLM keeps the decoder body; lm_head
@@ -23,7 +24,7 @@ func loadLlama(_ context.Context, lc *loadContext) (architecture, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := dec.Load(lc.src, llamaPrefix); err != nil {
+	if err := dec.Load(lc.src, llamaPrefix, weights.ReportAll()); err != nil {
 		return nil, err
 	}
 	return &llama{dec: dec}, nil

@@ -76,7 +76,7 @@ func loadLlava(_ context.Context, lc *loadContext) (architecture, error) {
 	if l.dec, err = decoder.New(&cfg.TextConfig); err != nil {
 		return nil, err
 	}
-	bd := weights.NewBinder(lc.src, weights.Rename(llavaRename),
+	bd := weights.NewBinder(lc.src, weights.ReportAll(), weights.Rename(llavaRename),
 		weights.Ignore(vision.CLIPIgnore(vision.LlavaCLIPPrefix)...))
 	_ = bd.Bind(vision.LlavaCLIPPrefix, l.tower) // problems recorded for Finish
 	_ = bd.Bind(projector.Prefix, l.proj)
@@ -84,7 +84,7 @@ func loadLlava(_ context.Context, lc *loadContext) (architecture, error) {
 	if err := errors.Join(bd.Finish(), bindErr); err != nil {
 		return nil, err
 	}
-	if l.pre, err = loadCLIPPreprocessor(lc.dir); err != nil {
+	if l.pre, err = loadCLIPPreprocessor(lc.dir, &cfg.VisionConfig); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -116,14 +116,17 @@ func (l *llava) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value,
 	if px == nil || px.Values == nil {
 		return nil, errors.New("fovea: no pixel values")
 	}
-	if err := l.tower.CheckPixels(px.Values.Shape); err != nil {
+	if err := l.tower.CheckPixelValues(px.Values); err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hidden := l.tower.HiddenStates(b, b.Const(px.Values), l.pcfg.MaxLayer()) // each [N, P+1, Dv]
-	feat, err := projector.SelectFeatures(b, hidden, l.pcfg)                 // [N, P, Dv·L]
+	hidden, err := l.tower.HiddenStatesContext(ctx, b, b.Const(px.Values), l.pcfg.MaxLayer()) // each [N, P+1, Dv]
+	if err != nil {
+		return nil, err
+	}
+	feat, err := projector.SelectFeatures(b, hidden, l.pcfg) // [N, P, Dv·L]
 	if err != nil {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}

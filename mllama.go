@@ -65,7 +65,7 @@ func loadMllama(_ context.Context, lc *loadContext) (architecture, error) {
 	if m.dec, err = decoder.NewWithLayers(&text, layers, decoder.WithEmbedRows(cfg.TextConfig.NumEmbeddings())); err != nil {
 		return nil, err
 	}
-	bd := weights.NewBinder(lc.src)
+	bd := weights.NewBinder(lc.src, weights.ReportAll())
 	_ = bd.Bind(vision.MllamaVisionPrefix, m.tower) // problems recorded for Finish
 	_ = bd.Bind(projector.Prefix, m.proj)
 	bindErr := m.dec.BindTo(bd, mllamaTextPrefix, mllamaHeadName)
@@ -93,6 +93,9 @@ func loadMllamaPreprocessor(dir string, vc *config.MllamaVision) (*vision.Mllama
 	pre, ok := pc.(*vision.MllamaPreprocessorConfig)
 	if !ok {
 		return nil, fmt.Errorf("preprocessor_config.json is a %s, this model needs an MllamaImageProcessor", pc.ProcessorType())
+	}
+	if err := pre.CheckTower(vc); err != nil {
+		return nil, err
 	}
 	var got [][]int
 	for _, a := range vision.SupportedAspectRatios(pre.MaxImageTiles) {
@@ -179,7 +182,10 @@ func (m *mllama) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := m.tower.Forward(b, vin)            // [1, N, tiles, P+1, Dv]
+	out, err := m.tower.ForwardContext(ctx, b, vin) // [1, N, tiles, P+1, Dv]
+	if err != nil {
+		return nil, err
+	}
 	return m.proj.Forward(b, out.Output), nil // [1, N·tiles·(P+1), D]
 }
 
@@ -238,6 +244,16 @@ func (m *mllama) prefill(ctx context.Context, b Backend, ids []int, px *Pixels) 
 		in, err := mllamaInputs(px)
 		if err != nil {
 			return nil, err
+		}
+		if px.Values != nil {
+			if px.Values.Dims() != 6 || px.Values.Shape[0] != 1 {
+				return nil, fmt.Errorf("fovea: Mllama pixel_values %v, want [1, N, tiles, 3, S, S]", px.Values.Shape)
+			}
+			// The side inputs are checked before tokenMask reads them.
+			vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
+			if err := m.tower.CheckInput(vin); err != nil {
+				return nil, fmt.Errorf("fovea: %w", err)
+			}
 		}
 		tm, err := m.tokenMask(ids, px, in)
 		if err != nil {

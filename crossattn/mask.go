@@ -19,6 +19,32 @@ type TokenMask struct {
 	Data                         []int
 }
 
+// Validate checks that every dimension is positive, that Data holds
+// exactly Batch·Tokens·Images·Tiles values, and that each is 0 or 1. Run
+// it on a mask from outside before Dense, At or Row index it.
+func (m *TokenMask) Validate() error {
+	n := 1
+	for _, d := range []int{m.Batch, m.Tokens, m.Images, m.Tiles} {
+		if d < 1 {
+			return fmt.Errorf("crossattn: cross_attention_mask [%d, %d, %d, %d] has an empty dimension", m.Batch, m.Tokens, m.Images, m.Tiles)
+		}
+		if n > math.MaxInt/d {
+			return fmt.Errorf("crossattn: cross_attention_mask [%d, %d, %d, %d] is too large", m.Batch, m.Tokens, m.Images, m.Tiles)
+		}
+		n *= d
+	}
+	if len(m.Data) != n {
+		return fmt.Errorf("crossattn: cross_attention_mask [%d, %d, %d, %d] needs %d values, Data holds %d",
+			m.Batch, m.Tokens, m.Images, m.Tiles, n, len(m.Data))
+	}
+	for i, v := range m.Data {
+		if v != 0 && v != 1 {
+			return fmt.Errorf("crossattn: cross_attention_mask value %d at flat index %d is not 0 or 1", v, i)
+		}
+	}
+	return nil
+}
+
 // At reports whether token t of sequence b sees tile j of image n.
 func (m *TokenMask) At(b, t, n, j int) bool {
 	return m.Data[((b*m.Tokens+t)*m.Images+n)*m.Tiles+j] != 0

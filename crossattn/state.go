@@ -67,6 +67,9 @@ func SetImages(b Backend, m *decoder.Model, st *decoder.State, states Value, mas
 	if m == nil || st == nil || mask == nil {
 		return errors.New("crossattn: SetImages needs a model, a state and a mask")
 	}
+	if err := mask.Validate(); err != nil {
+		return err
+	}
 	s := b.Shape(states)
 	d := m.Config().HiddenSize
 	if len(s) != statesDims || s[2] != d {

@@ -88,8 +88,8 @@ func (m *Model) NewGenerator(ctx context.Context, b Backend, st *State, prefill 
 	if limit := m.cfg.MaxPositionEmbeddings; st.pos+s[1] > limit {
 		return nil, fmt.Errorf("decoder: %d cached + %d prefill positions exceed the context window of %d (max_position_embeddings)", st.pos, s[1], limit)
 	}
-	st.Reserve(st.pos + s[1])          // generation grows the caches as it goes
-	h, err := m.Hidden(b, prefill, st) // [1, T, D]
+	st.Reserve(st.pos + s[1])                      // generation grows the caches as it goes
+	h, err := m.HiddenContext(ctx, b, prefill, st) // [1, T, D]
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package decoder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -240,12 +241,15 @@ func (m *Model) check(b Backend, x Value, st *State) ([]int, error) {
 
 // run passes x [B, T, D] through every layer and the final norm, advancing
 // st. When hidden is non-nil it collects HF's hidden_states.
-func (m *Model) run(b Backend, x Value, st *State, hidden *[]Value) (Value, error) {
+func (m *Model) run(ctx context.Context, b Backend, x Value, st *State, hidden *[]Value) (Value, error) {
 	pos, err := m.check(b, x, st)
 	if err != nil {
 		return nil, err
 	}
 	for i, l := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("decoder: stopped before layer %d: %w (the State is spoiled)", i, err)
+		}
 		if hidden != nil {
 			*hidden = append(*hidden, x) // HF: the input of layer i (embeddings for i = 0)
 		}
@@ -262,7 +266,7 @@ func (m *Model) run(b Backend, x Value, st *State, hidden *[]Value) (Value, erro
 // Hidden runs embeds [B, T, D] through the stack and the final norm →
 // [B, T, D], advancing st by T positions. No LM head.
 func (m *Model) Hidden(b Backend, embeds Value, st *State) (Value, error) {
-	return m.run(b, embeds, st, nil)
+	return m.run(context.Background(), b, embeds, st, nil)
 }
 
 // Logits applies the LM head: h [B, T, D] → [B, T, V].
@@ -275,7 +279,7 @@ func (m *Model) Logits(b Backend, h Value) Value {
 // match the model or State, or when the positions would pass
 // max_position_embeddings.
 func (m *Model) Forward(b Backend, embeds Value, st *State) (Value, error) {
-	h, err := m.run(b, embeds, st, nil)
+	h, err := m.run(context.Background(), b, embeds, st, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +291,7 @@ func (m *Model) Forward(b Backend, embeds Value, st *State) (Value, error) {
 // len(Layers)) the output of the final norm, all [B, T, D].
 func (m *Model) ForwardHidden(b Backend, embeds Value, st *State) (logits Value, hidden []Value, err error) {
 	hidden = make([]backend.Value, 0, len(m.Layers)+1)
-	h, err := m.run(b, embeds, st, &hidden)
+	h, err := m.run(context.Background(), b, embeds, st, &hidden)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -140,6 +140,9 @@ func fromGGUF(g *gguf.File) (*Tokenizer, error) {
 	if err := t.finish(); err != nil {
 		return nil, err
 	}
+	if err := t.checkByteTokens(); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", ggufModel, model, err)
+	}
 	return t, nil
 }
 
@@ -208,17 +211,22 @@ func mergesFromScores(tokens []string, scores []float32, types []TokenType, ids 
 		}
 	}
 	m := make(mergeTable)
+	h := newSubstringHasher(ids)
 	for id, tok := range tokens {
 		if types[id] != TypeNormal && types[id] != TypeUserDefined && types[id] != TypeUndefined {
 			continue
 		}
+		h.prepare(tok)
 		for i := 1; i < len(tok); i++ {
 			if !utf8RuneStart(tok[i]) {
 				continue
 			}
-			ia, ok1 := ids[tok[:i]]
-			ib, ok2 := ids[tok[i:]]
-			if !ok1 || !ok2 {
+			ia, ok1 := h.lookup(0, i)
+			if !ok1 {
+				continue
+			}
+			ib, ok2 := h.lookup(i, len(tok))
+			if !ok2 {
 				continue
 			}
 			m[pairKey(ia, ib)] = packMerge(rankOf[scores[id]], int32(id))

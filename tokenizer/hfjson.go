@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/fovea-ml/fovea/internal/fsx"
 )
 
 // File names of an HF tokenizer directory.
@@ -18,11 +19,18 @@ const (
 	ggufExt             = ".gguf"
 )
 
+// Caps on the JSON files Load reads whole (the largest published
+// tokenizer.json files are a few tens of MiB; tokenizer_config.json a few).
+const (
+	MaxTokenizerJSONBytes   = 256 << 20
+	MaxTokenizerConfigBytes = 64 << 20
+)
+
 // Load reads a tokenizer from an HF tokenizer.json file, a directory holding
 // one, or a .gguf file. For tokenizer.json, a tokenizer_config.json beside it
 // (when present) supplies BOS/EOS tokens and add_bos_token/add_eos_token.
 func Load(path string) (*Tokenizer, error) {
-	st, err := os.Stat(path)
+	st, err := fsx.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -33,11 +41,11 @@ func Load(path string) (*Tokenizer, error) {
 	} else if strings.EqualFold(filepath.Ext(path), ggufExt) {
 		return LoadGGUF(path)
 	}
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadFile(path, MaxTokenizerJSONBytes)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	cfg, err := os.ReadFile(filepath.Join(dir, TokenizerConfigJSON))
+	cfg, err := fsx.ReadFile(filepath.Join(dir, TokenizerConfigJSON), MaxTokenizerConfigBytes)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -209,10 +217,18 @@ func (t *Tokenizer) jsonVocab(f *hfFile) error {
 		t.vocab[id], t.types[id] = s, TypeNormal
 		t.ids[s] = int32(id)
 	}
+	addedAt := make(map[int]string, len(f.AddedTokens))
 	for _, a := range f.AddedTokens {
 		if a.Content == "" {
 			return fmt.Errorf("added token %d has empty content", a.ID)
 		}
+		if err := checkAddedToken(t, addedAt, a.ID, a.Content); err != nil {
+			return err
+		}
+		if _, dup := addedAt[a.ID]; dup {
+			continue // the same token listed twice
+		}
+		addedAt[a.ID] = a.Content
 		t.vocab[a.ID] = a.Content
 		t.types[a.ID] = TypeUserDefined
 		if a.Special {
@@ -258,6 +274,9 @@ func (t *Tokenizer) jsonPipeline(f *hfFile) (Family, error) {
 	var flags normalizerFlags
 	n, err := parseNormalizer(f.Normalizer, &flags)
 	if err != nil {
+		return 0, err
+	}
+	if err := checkNormalizerGrowth(n); err != nil {
 		return 0, err
 	}
 	t.norm, t.normPrefix, t.normMeta = n, flags.prependMeta, flags.spaceToMeta

@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -170,6 +171,13 @@ func (m *CLIPVision) Forward(b Backend, pixels Value) (hidden []Value, last, poo
 // HiddenStates returns hidden states 0..upTo ([N, P+1, D] each) and skips
 // the layers after upTo: a LLaVA tower that reads layer -2 needs no more.
 func (m *CLIPVision) HiddenStates(b Backend, pixels Value, upTo int) []Value {
+	hidden, _ := m.HiddenStatesContext(context.Background(), b, pixels, upTo) // never cancelled
+	return hidden
+}
+
+// HiddenStatesContext is HiddenStates that checks ctx between layers and
+// returns its error once it is done.
+func (m *CLIPVision) HiddenStatesContext(ctx context.Context, b Backend, pixels Value, upTo int) ([]Value, error) {
 	if upTo < 0 || upTo > len(m.Layers) {
 		panic(fmt.Sprintf("vision: CLIPVision.HiddenStates: upTo %d outside [0, %d]", upTo, len(m.Layers)))
 	}
@@ -181,10 +189,24 @@ func (m *CLIPVision) HiddenStates(b Backend, pixels Value, upTo int) []Value {
 	hidden := make([]backend.Value, 0, upTo+1)
 	hidden = append(hidden, x)
 	for i := 0; i < upTo; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("vision: clip stopped before layer %d: %w", i, err)
+		}
 		x = m.Layers[i].Forward(b, x, m.heads, m.act)
 		hidden = append(hidden, x)
 	}
-	return hidden
+	return hidden, nil
+}
+
+// ForwardContext is Forward that checks ctx between layers.
+func (m *CLIPVision) ForwardContext(ctx context.Context, b backend.Backend, pixels backend.Value) (hidden []backend.Value, last, pooled backend.Value, err error) {
+	if hidden, err = m.HiddenStatesContext(ctx, b, pixels, len(m.Layers)); err != nil {
+		return nil, nil, nil, err
+	}
+	last = hidden[len(hidden)-1]
+	n, d := b.Shape(last)[0], m.cfg.HiddenSize
+	cls := b.Reshape(b.Slice(last, 1, 0, clsTokens), n, d) // [N, D]
+	return hidden, last, m.PostLayerNorm.Forward(b, cls), nil
 }
 
 // embed is CLIPVisionEmbeddings.forward: pixels [N, C, S, S] → [N, P+1, D].

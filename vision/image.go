@@ -10,9 +10,10 @@ import (
 	_ "image/jpeg" // register JPEG with image.Decode
 	_ "image/png"  // register PNG with image.Decode
 	"io"
-	"os"
 
 	_ "golang.org/x/image/webp" // register WebP with image.Decode
+
+	"github.com/fovea-ml/fovea/internal/fsx"
 )
 
 // Decoding limits. MaxImagePixels equals Pillow's default
@@ -84,7 +85,7 @@ func DecodeImage(r io.Reader, name string) (image.Image, error) {
 
 // LoadImage opens and decodes the image file at path (see DecodeImage).
 func LoadImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	f, err := fsx.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("vision: open image: %w", err)
 	}

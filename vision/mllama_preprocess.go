@@ -6,6 +6,7 @@ import (
 	"image"
 	"math"
 
+	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -52,6 +53,15 @@ func DefaultMllamaPreprocessorConfig() *MllamaPreprocessorConfig {
 // ProcessorType implements PreprocessorConfig.
 func (c *MllamaPreprocessorConfig) ProcessorType() string { return MllamaImageProcessorType }
 
+// CheckTower reports a tile size that is not the tower's image_size.
+func (c *MllamaPreprocessorConfig) CheckTower(vc *config.MllamaVision) error {
+	if c.Size.Height != vc.ImageSize || c.Size.Width != vc.ImageSize {
+		return fmt.Errorf("%s: size %dx%d is not the vision tower's image_size %d",
+			PreprocessorConfigFile, c.Size.Width, c.Size.Height, vc.ImageSize)
+	}
+	return nil
+}
+
 // Validate applies HF's validate_mllama_preprocess_arguments: do_pad and
 // do_resize must be on, size square, max_image_tiles positive.
 func (c *MllamaPreprocessorConfig) Validate() error {
@@ -66,6 +76,9 @@ func (c *MllamaPreprocessorConfig) Validate() error {
 	}
 	if c.Size.Height <= 0 || c.Size.Height != c.Size.Width {
 		return fmt.Errorf("Mllama preprocessor: size must have equal positive height and width, got %+v", c.Size)
+	}
+	if c.Size.Height > config.MaxImageSize {
+		return fmt.Errorf("Mllama preprocessor: size.height %d exceeds the maximum %d", c.Size.Height, config.MaxImageSize)
 	}
 	if _, err := filterFor(c.Resample); err != nil {
 		return err
@@ -185,6 +198,10 @@ func (c *MllamaPreprocessorConfig) Preprocess(images [][]image.Image) (*MllamaIm
 		return nil, errors.New("vision: Mllama preprocess: no images in any sample")
 	}
 	bsz, tiles, side := len(images), c.MaxImageTiles, c.Size.Height
+	if px := int64(tiles) * int64(side) * int64(side); px > MaxImagePixels {
+		return nil, fmt.Errorf("%w: Mllama preprocess: max_image_tiles %d of size %d×%d make %d pixels per image, past MaxImagePixels=%d",
+			ErrImageTooLarge, tiles, side, side, px, MaxImagePixels)
+	}
 	supported := SupportedAspectRatios(tiles)
 	tileLen := rgbChannels * side * side
 	out := &MllamaImages{
@@ -226,8 +243,8 @@ func (c *MllamaPreprocessorConfig) Preprocess(images [][]image.Image) (*MllamaIm
 // preprocessOne resizes, pads, normalises and tiles one image. Returns the
 // tiles as [k, 3, S, S] data and the arrangement.
 func (c *MllamaPreprocessorConfig) preprocessOne(img image.Image) ([]float32, TileArrangement, error) {
-	if img == nil {
-		return nil, TileArrangement{}, errors.New("nil image")
+	if isNilImage(img) {
+		return nil, TileArrangement{}, errNilImage
 	}
 	bd := img.Bounds()
 	if err := checkImageLimits(bd.Dx(), bd.Dy()); err != nil {
@@ -244,6 +261,9 @@ func (c *MllamaPreprocessorConfig) preprocessOne(img image.Image) ([]float32, Ti
 	if newH <= 0 || newW <= 0 {
 		return nil, TileArrangement{}, fmt.Errorf("image %dx%d is too elongated: it fits the %dx%d canvas as %dx%d",
 			rgb.Width, rgb.Height, canvasW, canvasH, newW, newH)
+	}
+	if err := checkResizeTarget("Mllama", rgb.Width, rgb.Height, canvasW, canvasH); err != nil {
+		return nil, TileArrangement{}, err
 	}
 	resized, err := ResizeRGB(rgb, newW, newH, c.Resample)
 	if err != nil {

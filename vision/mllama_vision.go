@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -204,6 +205,9 @@ func (m *MllamaVision) CheckInput(in *MllamaVisionInput) error {
 	if s[2] != m.tiles {
 		return fmt.Errorf("vision: mllama: pixel_values have %d tiles per image; the tower needs them padded to max_num_tiles %d", s[2], m.tiles)
 	}
+	if err := checkPixelData("mllama pixel_values", in.Pixels); err != nil {
+		return err
+	}
 	bsz, n := s[0], s[1]
 	if len(in.AspectRatioIDs) != bsz || len(in.AspectRatioMask) != bsz {
 		return fmt.Errorf("vision: mllama: %d aspect ratio id rows and %d mask rows for a batch of %d", len(in.AspectRatioIDs), len(in.AspectRatioMask), bsz)
@@ -237,6 +241,16 @@ func (m *MllamaVision) Forward(b Backend, in *MllamaVisionInput) *MllamaVisionOu
 	if err := m.CheckInput(in); err != nil {
 		panic(err.Error())
 	}
+	out, _ := m.ForwardContext(context.Background(), b, in) // never cancelled
+	return out
+}
+
+// ForwardContext is Forward that checks ctx between layers and returns
+// its error once it is done; an invalid input is an error here.
+func (m *MllamaVision) ForwardContext(ctx context.Context, b backend.Backend, in *MllamaVisionInput) (*MllamaVisionOutput, error) {
+	if err := m.CheckInput(in); err != nil {
+		return nil, err
+	}
 	s := in.Pixels.Shape
 	bsz, n, tiles := s[0], s[1], s[2]
 	bn, d, pt, pp := bsz*n, m.cfg.HiddenSize, m.tokens, m.pad
@@ -265,6 +279,9 @@ func (m *MllamaVision) Forward(b Backend, in *MllamaVisionInput) *MllamaVisionOu
 	out := &MllamaVisionOutput{Local: make([]backend.Value, 0, len(m.Layers)+1)}
 	heads := m.cfg.AttentionHeads
 	for i := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("vision: mllama stopped before layer %d: %w", i, err)
+		}
 		out.Local = append(out.Local, x) // HF hidden_states[i]: the input of layer i
 		x = m.Layers[i].Forward(b, x, mask, heads, m.act)
 	}
@@ -276,6 +293,9 @@ func (m *MllamaVision) Forward(b Backend, in *MllamaVisionInput) *MllamaVisionOu
 	x = b.Reshape(x, bn, tiles*pp, d)          // [B·N, tiles·Pp, D]
 	out.Global = make([]backend.Value, 0, len(m.GlobalLayers)+1)
 	for i := range m.GlobalLayers {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("vision: mllama stopped before global layer %d: %w", i, err)
+		}
 		out.Global = append(out.Global, x)
 		x = m.GlobalLayers[i].Forward(b, x, mask, heads, m.act)
 	}
@@ -296,7 +316,7 @@ func (m *MllamaVision) Forward(b Backend, in *MllamaVisionInput) *MllamaVisionOu
 	inter := b.Reshape(b.Concat(3, parts...), bn, tiles*pp, d*len(idx)) // [B·N, tiles·Pp, D·L]
 	y := b.Concat(3, unpad(x, d), unpad(inter, d*len(idx)))             // [B·N, tiles, P+1, D·(1+L)]
 	out.Output = b.Reshape(y, bsz, n, tiles, pt, d*(1+len(idx)))        // [B, N, tiles, P+1, Dout]
-	return out
+	return out, nil
 }
 
 // patchEmbed is MllamaVisionModel.patch_embedding (a bias-free stride-p

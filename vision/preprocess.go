@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"os"
+	"math"
 	"path/filepath"
 
+	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
 // PreprocessorConfigFile is the file name HF uses for image processors.
 const PreprocessorConfigFile = "preprocessor_config.json"
+
+// MaxPreprocessorConfigBytes caps preprocessor_config.json (real ones are
+// under a KiB).
+const MaxPreprocessorConfigBytes = 1 << 20
 
 // Image processor type names (image_processor_type / feature_extractor_type).
 const (
@@ -77,7 +83,7 @@ type PreprocessorConfig interface {
 // processor named by its image_processor_type, validated.
 func LoadPreprocessorConfig(dir string) (PreprocessorConfig, error) {
 	path := filepath.Join(dir, PreprocessorConfigFile)
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadFile(path, MaxPreprocessorConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("vision: read preprocessor config: %w", err)
 	}
@@ -180,6 +186,26 @@ func (c *CLIPPreprocessorConfig) normalizeSizes() {
 // ProcessorType implements PreprocessorConfig.
 func (c *CLIPPreprocessorConfig) ProcessorType() string { return CLIPImageProcessorType }
 
+// CheckTower reports a config whose output size is not the tower's
+// image_size: the first image would otherwise be preprocessed (at that
+// size) only to be refused by the tower.
+func (c *CLIPPreprocessorConfig) CheckTower(vc *config.CLIPVision) error {
+	c.normalizeSizes()
+	h, w := c.CropSize.Height, c.CropSize.Width
+	key := "crop_size"
+	if !c.DoCenterCrop {
+		h, w, key = c.Size.Height, c.Size.Width, "size"
+		if c.Size.ShortestEdge > 0 {
+			h, w, key = c.Size.ShortestEdge, c.Size.ShortestEdge, "size.shortest_edge"
+		}
+	}
+	if h != vc.ImageSize || w != vc.ImageSize {
+		return fmt.Errorf("%s: %s gives %dx%d pixel values, but the vision tower's image_size is %d",
+			PreprocessorConfigFile, key, w, h, vc.ImageSize)
+	}
+	return nil
+}
+
 // Validate checks sizes, filter and normalisation statistics.
 func (c *CLIPPreprocessorConfig) Validate() error {
 	c.normalizeSizes()
@@ -194,23 +220,67 @@ func (c *CLIPPreprocessorConfig) Validate() error {
 	if c.DoCenterCrop && (c.CropSize.Height <= 0 || c.CropSize.Width <= 0) {
 		return fmt.Errorf("CLIP preprocessor: crop_size must have positive height and width, got %+v", c.CropSize)
 	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"size.shortest_edge", c.Size.ShortestEdge}, {"size.height", c.Size.Height}, {"size.width", c.Size.Width},
+		{"crop_size.height", c.CropSize.Height}, {"crop_size.width", c.CropSize.Width}} {
+		if v.n > config.MaxImageSize {
+			return fmt.Errorf("CLIP preprocessor: %s %d exceeds the maximum %d", v.key, v.n, config.MaxImageSize)
+		}
+	}
 	return validateRescaleNormalize("CLIP", c.DoRescale, c.RescaleFactor, c.DoNormalize, c.ImageMean, c.ImageStd)
 }
 
-// validateRescaleNormalize checks the float stage shared by both processors.
+// validateRescaleNormalize checks the float stage shared by both
+// processors, in the float32 arithmetic it runs in: rescale_factor must
+// keep 255·factor a positive finite float32, and image_mean/image_std must
+// be finite float32 values with (x − mean)/std finite for every pixel x.
 func validateRescaleNormalize(who string, doRescale bool, factor float64, doNormalize bool, mean, std []float64) error {
-	if doRescale && !(factor > 0) {
-		return fmt.Errorf("%s preprocessor: rescale_factor must be positive, got %v", who, factor)
+	xmax := float64(maxUint8)
+	if doRescale {
+		if !(factor > 0) || math.IsInf(factor, 0) || !finite32(float64(maxUint8)*factor) || float32(factor) == 0 {
+			return fmt.Errorf("%s preprocessor: rescale_factor %v must be positive with 255·rescale_factor a finite float32 (limit %g)",
+				who, factor, math.MaxFloat32/maxUint8)
+		}
+		xmax = float64(float32(float64(maxUint8) * factor))
 	}
 	if doNormalize {
 		if len(mean) != rgbChannels || len(std) != rgbChannels {
 			return fmt.Errorf("%s preprocessor: image_mean and image_std need %d values, got %d and %d", who, rgbChannels, len(mean), len(std))
 		}
-		for i, s := range std {
-			if s == 0 {
-				return fmt.Errorf("%s preprocessor: image_std[%d] is zero", who, i)
+		for i := range rgbChannels {
+			m, s := float32(mean[i]), float32(std[i])
+			if !finite32(mean[i]) {
+				return fmt.Errorf("%s preprocessor: image_mean[%d] = %v is not a finite float32", who, i, mean[i])
+			}
+			if s == 0 || !finite32(std[i]) {
+				return fmt.Errorf("%s preprocessor: image_std[%d] = %v is zero or not finite as a float32", who, i, std[i])
+			}
+			worst := max(math.Abs(float64(m)), math.Abs(xmax-float64(m))) / math.Abs(float64(s))
+			if !finite32(worst) {
+				return fmt.Errorf("%s preprocessor: image_std[%d] = %v makes (pixel − image_mean)/image_std reach %g, past float32's %g",
+					who, i, std[i], worst, math.MaxFloat32)
 			}
 		}
+	}
+	return nil
+}
+
+// finite32 reports whether v is finite once rounded to float32.
+func finite32(v float64) bool {
+	f := float32(v)
+	return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0)
+}
+
+// checkResizeTarget bounds a resize output before it is allocated.
+func checkResizeTarget(who string, srcW, srcH, w, h int) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("vision: %s preprocess: image %dx%d resizes to an empty %dx%d", who, srcW, srcH, w, h)
+	}
+	if w > MaxImageSide || h > MaxImageSide || int64(w)*int64(h) > MaxImagePixels {
+		return fmt.Errorf("%w: %s preprocess: image %dx%d would resize to %dx%d, past MaxImageSide=%d or MaxImagePixels=%d",
+			ErrImageTooLarge, who, srcW, srcH, w, h, MaxImageSide, MaxImagePixels)
 	}
 	return nil
 }
@@ -220,8 +290,8 @@ func (c *CLIPPreprocessorConfig) Preprocess(img image.Image) (*Tensor, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if img == nil {
-		return nil, errors.New("vision: CLIP preprocess: nil image")
+	if isNilImage(img) {
+		return nil, fmt.Errorf("vision: CLIP preprocess: %w", errNilImage)
 	}
 	b := img.Bounds()
 	if err := checkImageLimits(b.Dx(), b.Dy()); err != nil {
@@ -233,8 +303,8 @@ func (c *CLIPPreprocessorConfig) Preprocess(img image.Image) (*Tensor, error) {
 	}
 	if c.DoResize {
 		h, w := c.resizeOutputSize(rgb.Height, rgb.Width)
-		if h <= 0 || w <= 0 {
-			return nil, fmt.Errorf("vision: CLIP preprocess: image %dx%d resizes to an empty %dx%d", rgb.Width, rgb.Height, w, h)
+		if err := checkResizeTarget("CLIP", rgb.Width, rgb.Height, w, h); err != nil {
+			return nil, err
 		}
 		var err error
 		if rgb, err = ResizeRGB(rgb, w, h, c.Resample); err != nil {

@@ -3,11 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fovea-ml/fovea/internal/fsx"
 )
 
 // File names inside a model directory.
@@ -73,21 +73,14 @@ func Parse(data []byte) (*Model, error) {
 	return m, nil
 }
 
-// readCapped reads path, refusing files over MaxConfigBytes.
+// readCapped reads path, refusing files over MaxConfigBytes and special
+// files (a FIFO, a device) without blocking on them.
 func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := fsx.ReadFile(path, MaxConfigBytes)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("config: reading %s: %w", path, err)
-	}
-	if len(data) > MaxConfigBytes {
-		return nil, fmt.Errorf("config: %s is larger than the %d byte limit: %w", path, MaxConfigBytes, ErrInvalid)
-	}
-	return data, nil
+	return data, err
 }
 
 // Load reads and parses dir/config.json (see Parse).

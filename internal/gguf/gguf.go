@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
+
+	"github.com/fovea-ml/fovea/internal/fsx"
 )
 
 // Magic is the little-endian file signature "GGUF".
@@ -143,7 +144,7 @@ var ErrNotFound = errors.New("gguf: key not found")
 
 // Open parses the GGUF header of the file at path.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsx.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
 	}

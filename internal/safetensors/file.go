@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -45,7 +46,7 @@ type fileEntry struct {
 // checkpoint, or a directory holding either (the index wins). Every file is
 // memory-mapped and its header validated before Open returns.
 func Open(path string) (*File, error) {
-	st, err := os.Stat(path)
+	st, err := fsx.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
@@ -68,7 +69,7 @@ func Open(path string) (*File, error) {
 
 // openSingle maps and validates one .safetensors file.
 func openSingle(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsx.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/fovea-ml/fovea/internal/fsx"
 )
 
 // maxIndexSize caps the size of a sharded checkpoint's index JSON.
@@ -23,16 +24,9 @@ type indexJSON struct {
 // checks the index and the shards agree exactly: every mapped name is in
 // its shard, and every tensor of every shard is mapped to that shard.
 func openIndex(path string) (*File, error) {
-	st, err := os.Stat(path)
+	raw, err := fsx.ReadFile(path, maxIndexSize)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	if st.Size() > maxIndexSize {
-		return nil, fmt.Errorf("safetensors: index %s is %d bytes, over the %d-byte cap", path, st.Size(), maxIndexSize)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: index: %w", err)
 	}
 	var idx indexJSON
 	if err := json.Unmarshal(raw, &idx); err != nil {

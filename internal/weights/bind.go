@@ -29,6 +29,7 @@ type options struct {
 	rename          func(string) string
 	ignore          []string
 	allowUnexpected bool
+	reportAll       bool
 }
 
 // Rename maps every checkpoint name once, when the Binder is created;
@@ -42,6 +43,14 @@ func Rename(fn func(checkpointName string) string) Option {
 // deliberately unused: they are never reported as unexpected.
 func Ignore(prefixes ...string) Option {
 	return func(o *options) { o.ignore = append(o.ignore, prefixes...) }
+}
+
+// ReportAll makes Finish report every unclaimed, unignored checkpoint
+// tensor as unexpected, not only those under a bound prefix: what a
+// loader that binds a whole checkpoint wants (a stray "foo.weight" at the
+// root would otherwise pass unnoticed).
+func ReportAll() Option {
+	return func(o *options) { o.reportAll = true }
 }
 
 // AllowUnexpected disables the unexpected-tensor check entirely.
@@ -264,7 +273,8 @@ func (b *Binder) ignored(name string) bool {
 
 // Finish reports, as one *BindError, every problem recorded by the Bind
 // calls plus every unclaimed, unignored checkpoint tensor under any bound
-// prefix (unless AllowUnexpected). It returns nil when all is well.
+// prefix (anywhere with ReportAll; none with AllowUnexpected). It returns
+// nil when all is well.
 func (b *Binder) Finish() error {
 	e := BindError{
 		Missing:    append([]string(nil), b.errs.Missing...),
@@ -273,6 +283,10 @@ func (b *Binder) Finish() error {
 	}
 	if !b.opts.allowUnexpected {
 		for _, n := range b.Unclaimed() {
+			if b.opts.reportAll {
+				e.Unexpected = append(e.Unexpected, n)
+				continue
+			}
 			for _, p := range b.prefixes {
 				if strings.HasPrefix(n, p) {
 					e.Unexpected = append(e.Unexpected, n)
