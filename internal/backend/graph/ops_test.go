@@ -82,6 +82,15 @@ func opCases(t testing.TB) []opCase {
 		{name: "linear_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Linear(in[0], in[1], nil)
 		}, approx: true, shapes: [][]int{{3, 5}, {4, 5}}},
+		{name: "linear_add_bias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.ResidualLinear).LinearAdd(in[0], in[1], in[2], in[3])
+		}, approx: true, shapes: [][]int{{2, 3, 5}, {7, 5}, {7}, {2, 3, 7}}},
+		{name: "linear_add_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.ResidualLinear).LinearAdd(in[0], in[1], nil, in[2])
+		}, approx: true, shapes: [][]int{{4, 5}, {3, 5}, {4, 3}}},
+		{name: "matmul_3d", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.MatMul(in[0], in[1], false)
+		}, approx: true, shapes: [][]int{{3, 4, 5}, {3, 5, 2}}},
 		{name: "matmul_4d_transB", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.MatMul(in[0], in[1], true)
 		}, approx: true, shapes: [][]int{{2, 3, 4, 5}, {2, 3, 7, 5}}},
@@ -106,6 +115,12 @@ func opCases(t testing.TB) []opCase {
 		{name: "attention_causal_prefix", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true, Mask: in[3]})
 		}, approx: true, shapes: [][]int{{1, 3, 2, 4}, {1, 3, 5, 4}, {1, 3, 5, 4}, {1, 3, 2, 5}}, frozen: []int{3}},
+		{name: "attention_merged_causal_gqa", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.MergedAttention).AttentionMerged(in[0], in[1], in[2], backend.AttnOpts{Causal: true})
+		}, approx: true, shapes: [][]int{{2, 4, 5, 3}, {2, 2, 5, 3}, {2, 2, 5, 3}}},
+		{name: "attention_merged_mask", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.MergedAttention).AttentionMerged(in[0], in[1], in[2], backend.AttnOpts{Mask: in[3], Causal: true})
+		}, approx: true, shapes: [][]int{{1, 2, 3, 4}, {1, 1, 4, 4}, {1, 1, 4, 4}, {1, 2, 3, 4}}, frozen: []int{3}},
 	}
 	for _, act := range []backend.Act{backend.ActGELU, backend.ActGELUTanh, backend.ActQuickGELU, backend.ActSiLU,
 		backend.ActReLU, backend.ActTanh, backend.ActSigmoid} {
