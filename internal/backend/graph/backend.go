@@ -430,7 +430,7 @@ func (b *Backend) CrossEntropy(logits backend.Value, targets []int, ignoreIndex 
 	}
 	tn := gorgonia.NewTensor(b.g, tensor.Int, 1, gorgonia.WithShape(len(targets)), gorgonia.WithName(b.name("targets")),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(len(targets)), tensor.WithBacking(slices.Clone(targets)))))
-	y := apply(crossEntropyK{ignore: ignoreIndex}, b.dt, b.Node(logits), tn)
+	y := apply(newCrossEntropyK(ignoreIndex), b.dt, b.Node(logits), tn)
 	b.feeds[y] = feed{ids: tn, n: ls[len(ls)-1], ignore: ignoreIndex}
 	return y
 }
