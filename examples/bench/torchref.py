@@ -11,7 +11,16 @@ silently, without it), so on an AVX2-only CPU use Zen (AMD) or Haswell (Intel); 
 refuses an AVX-512 core type on a CPU without AVX-512 instead of crashing.
 
 Prints one JSON object with the keys the Go command prints (the subset PyTorch can measure):
-sgemm_1024_gflops, vit_b16_encode_ms, prefill_256_tok_s, decode_64_tok_s, unified_ttft_ms.
+sgemm_1024_gflops, vit_b16_encode_ms, prefill_256_tok_s, decode_64_tok_s, unified_ttft_ms,
+train_step_tok_s and train_stage1_tok_s. `--only infer,train,stage1` runs a subset (the Go
+command's `-only train,stage1` is the training pair).
+
+Training figures (forward + backward + torch.optim.AdamW, lr 1e-3, no weight decay, best of
+TRAIN_REPS steps after TRAIN_WARMUP): train_step_tok_s is the Go bench's small Llama (width 256,
+4 layers, 8/2 heads, FFN 704, vocab 2048, untied head) on 4 x 64 tokens; train_stage1_tok_s is
+the LLaVA stage-1 step: cached CLIP features [4, 64, 384] (the frozen tower is not run per
+step), an MLP2 projector 384 -> 256 -> 256 (GELU) trained, the same Llama frozen
+(requires_grad False), 4 x (64 image + 64 text) tokens, loss on the text tokens.
 The models are written here in plain torch (no transformers dependency) with the same layer
 structure as HF's CLIPVisionModel and LlamaForCausalLM; only timing is compared.
 """
@@ -47,10 +56,13 @@ import torch.nn.functional as F
 
 THREADS = 2
 REPS = 3
+TRAIN_REPS = 20
+TRAIN_WARMUP = 2
 
 
-def best(fn, reps=REPS):
-    fn()
+def best(fn, reps=REPS, warmup=1):
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -168,10 +180,77 @@ class Decoder(torch.nn.Module):
         return h[:, -1] @ self.emb.weight.T
 
 
+# Training shapes (examples/bench benchTrain / benchStage1).
+TRAIN_B, TRAIN_T, TRAIN_V = 4, 64, 2048
+STAGE1_P, STAGE1_DV, STAGE1_TEXT = 64, 384, 64
+
+
+class TrainLM(torch.nn.Module):
+    """The Go bench's training Llama: Decoder's blocks, an untied LM head."""
+
+    def __init__(self):
+        super().__init__()
+        self.dec = Decoder(d=256, layers=4, h=8, kvh=2, ff=704, vocab=TRAIN_V, theta=10000.0)
+        self.head = torch.nn.Linear(256, TRAIN_V, bias=False)
+        for p in self.parameters():
+            torch.nn.init.normal_(p, std=0.02)
+
+    def forward(self, x):
+        caches = [[] for _ in self.dec.layers]
+        return self.head(self.dec.hidden(x, torch.arange(x.shape[1]), caches))
+
+
+def bench_train(out):
+    torch.manual_seed(0)
+    lm = TrainLM()
+    opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, weight_decay=0.0)
+    ids = torch.randint(0, TRAIN_V, (TRAIN_B, TRAIN_T + 1))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        logits = lm(lm.dec.emb(ids[:, :TRAIN_T]))
+        F.cross_entropy(logits.reshape(-1, TRAIN_V), ids[:, 1:].reshape(-1)).backward()
+        opt.step()
+
+    out["train_step_tok_s"] = TRAIN_B * TRAIN_T / best(step, TRAIN_REPS, TRAIN_WARMUP)
+
+
+def bench_stage1(out):
+    torch.manual_seed(0)
+    lm = TrainLM().requires_grad_(False)
+    proj = torch.nn.Sequential(torch.nn.Linear(STAGE1_DV, 256), torch.nn.GELU(), torch.nn.Linear(256, 256))
+    opt = torch.optim.AdamW(proj.parameters(), lr=1e-3, weight_decay=0.0)
+    feats = torch.randn(TRAIN_B, STAGE1_P, STAGE1_DV)  # cached features of the frozen tower
+    ids = torch.randint(0, TRAIN_V, (TRAIN_B, STAGE1_TEXT + 1))
+    targets = torch.cat([torch.full((TRAIN_B, STAGE1_P), -100), ids[:, 1:]], 1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        x = torch.cat([proj(feats), lm.dec.emb(ids[:, :STAGE1_TEXT])], 1)
+        logits = lm(x)
+        F.cross_entropy(logits.reshape(-1, TRAIN_V), targets.reshape(-1), ignore_index=-100).backward()
+        opt.step()
+
+    out["train_stage1_tok_s"] = TRAIN_B * (STAGE1_P + STAGE1_TEXT) / best(step, TRAIN_REPS, TRAIN_WARMUP)
+
+
 def main():
+    only = {"infer", "train", "stage1"}
+    if len(sys.argv) > 2 and sys.argv[1] == "--only":
+        only = set(sys.argv[2].split(","))
+    elif len(sys.argv) > 1:
+        sys.exit("usage: torchref.py [--only infer,train,stage1]")
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     out = {"threads": THREADS, "torch": torch.__version__}
+    if "train" in only:
+        bench_train(out)
+    if "stage1" in only:
+        bench_stage1(out)
+    if "infer" not in only:
+        json.dump({k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}, sys.stdout)
+        print()
+        return
     with torch.inference_mode():
         a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
         out["sgemm_1024_gflops"] = 2 * 1024 ** 3 / best(lambda: torch.mm(a, b), reps=10) / 1e9

@@ -120,7 +120,24 @@ func (im *Impl) SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Pack
 
 // gemmScratch is one goroutine's packing buffers: Ã (mc×kc) and an edge
 // tile (mr×nr). Impl.scratch pools them across calls.
-type gemmScratch struct{ ap, tile []float32 }
+type gemmScratch struct{ ap, bp, tile []float32 }
+
+// apFor returns the Ã buffer with room for n floats, growing it when a
+// deeper k-slice (depthStep) needs more than mc·kc.
+func (s *gemmScratch) apFor(n int) []float32 {
+	if len(s.ap) < n {
+		s.ap = alignedFloats(n)
+	}
+	return s.ap[:n]
+}
+
+// bpFor returns the goroutine's own B̃ buffer (gemmCols) with room for n floats.
+func (s *gemmScratch) bpFor(n int) []float32 {
+	if len(s.bp) < n {
+		s.bp = alignedFloats(n)
+	}
+	return s.bp[:n]
+}
 
 func (im *Impl) getScratch() *gemmScratch {
 	if s, ok := im.scratch.Get().(*gemmScratch); ok {

@@ -35,11 +35,18 @@ type workerPool struct {
 	cur     atomic.Pointer[poolJob] // the latest job, replaced per job
 }
 
-// poolJob is one fork-join job, immutable once published but for pending.
+// poolJob is one fork-join job, immutable once published but for pending
+// and claimed.
 type poolJob struct {
 	f       func(int) // helper i runs f(i)
 	n       int       // helpers taking part
 	pending atomic.Int64
+	// claimed[i] is set by whoever runs share i: helper i when it picks
+	// the job up, or the caller, which takes every share no helper has
+	// started once its own is done. A helper that the OS has descheduled
+	// (a loaded machine) then delays nobody: the caller waits only for
+	// shares already running.
+	claimed []atomic.Bool
 }
 
 type helper struct {
@@ -70,7 +77,7 @@ func (p *workerPool) run(n int, f func(int)) bool {
 		return false
 	}
 	defer p.mu.Unlock()
-	j := &poolJob{f: f, n: n - 1}
+	j := &poolJob{f: f, n: n - 1, claimed: make([]atomic.Bool, n-1)}
 	j.pending.Store(int64(n - 1))
 	p.cur.Store(j)
 	for _, h := range p.helpers[:n-1] {
@@ -82,6 +89,12 @@ func (p *workerPool) run(n int, f func(int)) bool {
 		}
 	}
 	f(n - 1)
+	for i := range j.claimed {
+		if j.claimed[i].CompareAndSwap(false, true) {
+			f(i)
+			j.pending.Add(-1)
+		}
+	}
 	for i := 0; j.pending.Load() != 0; i++ {
 		if i > yieldAfter {
 			runtime.Gosched()
@@ -106,7 +119,7 @@ func (p *workerPool) loop(i int, h *helper, seen *poolJob) {
 	for {
 		j := p.waitJob(h, seen)
 		seen = j
-		if i < j.n {
+		if i < j.n && j.claimed[i].CompareAndSwap(false, true) {
 			j.f(i)
 			j.pending.Add(-1)
 		}

@@ -141,6 +141,17 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 	mr, nr := kern.mr, kern.nr
 	rowTiles := (m + mr - 1) / mr
 	colTiles := (n + nr - 1) / nr
+	if threads <= 1 || colTiles >= minColPanelsPerThread*threads {
+		// Column ownership: one fork-join for the whole product.
+		threads = max(1, min(threads, colTiles))
+		parallel(threads, func(t int) {
+			jlo, jhi := colTiles*t/threads*nr, min(n, colTiles*(t+1)/threads*nr)
+			if jlo < jhi {
+				gemmCols(im, transA, transB, m, jlo, jhi, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			}
+		})
+		return
+	}
 	splitRows := rowTiles >= 2*threads
 	if splitRows {
 		threads = min(threads, rowTiles)
@@ -197,6 +208,53 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 	}
 }
 
+// minColPanelsPerThread is the number of B̃ column panels per goroutine
+// from which sgemm splits C by columns with a single fork-join (gemmCols)
+// instead of sharing each packed B̃ block between goroutines (two
+// fork-joins per block). Splitting by columns packs op(A) once per
+// goroutine, which costs less than the extra synchronisation once every
+// goroutine owns a few panels.
+const minColPanelsPerThread = 2
+
+// depthStep returns the k-slice depth for a product of depth k: k itself
+// up to kc + kc/2, else the depth that splits k into equal slices of at
+// most kc. A ragged last slice (k = 256 with kc = 192 leaves 64) would
+// read and write C once more for a quarter of the work.
+func depthStep(kc, k int) int {
+	if k <= kc+kc/2 {
+		return k
+	}
+	n := (k + kc - 1) / kc
+	return (k + n - 1) / n
+}
+
+// gemmCols runs the whole blocked algorithm for columns [jlo, jhi) of C on
+// the calling goroutine, with its own packed B̃ and Ã (pooled scratch).
+func gemmCols(im *Impl, transA, transB bool, m, jlo, jhi, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kern := &im.gemm
+	s := im.getScratch()
+	defer im.scratch.Put(s)
+	if beta != 0 {
+		scaleRows(m, jhi-jlo, beta, c[jlo:], ldc)
+	}
+	ks := depthStep(kern.kc, k)
+	for jc := jlo; jc < jhi; jc += kern.nc {
+		nb := min(kern.nc, jhi-jc)
+		for pc := 0; pc < k; pc += ks {
+			kb := min(ks, k-pc)
+			bp := s.bpFor(roundUp(nb, kern.nr) * kb)
+			packB(kern, transB, kb, nb, b, ldb, pc, jc, bp)
+			add := beta != 0 || pc > 0
+			for ic := 0; ic < m; ic += kern.mc {
+				mb := min(kern.mc, m-ic)
+				ap := s.apFor(roundUp(mb, kern.mr) * kb)
+				packA(kern, transA, mb, kb, alpha, a, lda, ic, pc, ap)
+				macroKernel(kern, mb, kb, 0, nb, ap, bp, c[ic*ldc+jc:], ldc, s.tile, add)
+			}
+		}
+	}
+}
+
 // macroKernel multiplies a packed mb×kb block Ã by columns [jlo, jhi) of
 // the packed kb×nb block B̃, adding into C (already offset to the block).
 func macroKernel(kern *gemmKernel, mb, kb, jlo, jhi int, ap, bp, c []float32, ldc int, tile []float32, add bool) {
@@ -225,8 +283,12 @@ func packA(kern *gemmKernel, transA bool, mb, kb int, alpha float32, a []float32
 			for p := 0; p < kb; p++ {
 				src := a[(pc+p)*lda+ic+ir:]
 				d := pan[p*mr : p*mr+mr]
-				for i := 0; i < mv; i++ {
-					d[i] = alpha * src[i]
+				if alpha == 1 {
+					copy(d[:mv], src[:mv])
+				} else {
+					for i, v := range src[:mv] {
+						d[i] = alpha * v
+					}
 				}
 				clear(d[mv:])
 			}

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 
@@ -48,7 +47,11 @@ type Backend struct {
 	nextID int
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend         = (*Backend)(nil)
+	_ backend.ResidualLinear  = (*Backend)(nil)
+	_ backend.MergedAttention = (*Backend)(nil)
+)
 
 // New returns a Backend over a fresh expression graph.
 // useFastBLAS installs internal/blas's assembly sgemm/sgemv as gorgonia's
@@ -177,54 +180,32 @@ func must(op string) func(*gorgonia.Node, error) *gorgonia.Node {
 	}
 }
 
-// Linear: x [..., In] · wᵀ [In, Out] + b → [..., Out] (2-D gorgonia Mul).
-func (b *Backend) Linear(x, w, bias backend.Value) backend.Value {
-	xs, ws := b.Shape(x), b.Shape(w)
-	if len(xs) == 0 || len(ws) != 2 || ws[1] != xs[len(xs)-1] {
-		panic(fmt.Sprintf("graph.Linear: x %v, w %v", xs, ws))
-	}
-	in, out := ws[1], ws[0]
-	m := ft.Numel(xs) / in
-	x2 := b.Reshape(x, m, in)                                        // [M, In]
-	wt := must("Linear")(gorgonia.Transpose(b.Node(w), 1, 0))        // [In, Out]
-	y := backend.Value(must("Linear")(gorgonia.Mul(b.Node(x2), wt))) // [M, Out]
-	if bias != nil {
-		if bs := b.Shape(bias); ft.Numel(bs) != out {
-			panic(fmt.Sprintf("graph.Linear: bias %v for output width %d", bs, out))
-		}
-		y = b.Add(y, b.Reshape(bias, out))
-	}
-	return b.Reshape(y, append(slices.Clone(xs[:len(xs)-1]), out)...) // [..., Out]
+// Linear: x [..., In] · wᵀ [In, Out] + b → [..., Out], one custom op
+// whose forward and backward are single sgemm calls (linear.go).
+func (b *Backend) Linear(x, w, bias backend.Value) backend.Value { return b.linear(x, w, bias, nil) }
+
+// LinearAdd is res + x·wᵀ + b in one op (backend.ResidualLinear): the
+// product starts from the residual, and the residual's gradient is dy.
+func (b *Backend) LinearAdd(x, w, bias, res backend.Value) backend.Value {
+	return b.linear(x, w, bias, res)
 }
 
-// MatMul: a [..., M, K] · b [..., K, N] (b [..., N, K] with transB) → [..., M, N].
-// Rank 2 uses Mul; higher ranks flatten the batch dims for BatchedMatMul.
+// MatMul: a [..., M, K] · b [..., K, N] (b [..., N, K] with transB) → [..., M, N],
+// one custom op over the flattened batch dims (linear.go).
 func (b *Backend) MatMul(a, bv backend.Value, transB bool) backend.Value {
 	as, bs := b.Shape(a), b.Shape(bv)
 	nd := len(as)
 	if nd < 2 || len(bs) != nd || !slices.Equal(as[:nd-2], bs[:nd-2]) {
 		panic(fmt.Sprintf("graph.MatMul: a %v, b %v", as, bs))
 	}
-	m, k := as[nd-2], as[nd-1]
-	kb, n := bs[nd-2], bs[nd-1]
+	k, kb := as[nd-1], bs[nd-2]
 	if transB {
-		kb, n = n, kb
+		kb = bs[nd-1]
 	}
 	if kb != k {
 		panic(fmt.Sprintf("graph.MatMul: a %v, b %v (transB=%v)", as, bs, transB))
 	}
-	if nd == 2 {
-		bn := b.Node(bv)
-		if transB {
-			bn = must("MatMul")(gorgonia.Transpose(bn, 1, 0))
-		}
-		return must("MatMul")(gorgonia.Mul(b.Node(a), bn)) // [M, N]
-	}
-	batch := ft.Numel(as[:nd-2])
-	a3 := b.Reshape(a, batch, m, k)                                                    // [batch, M, K]
-	b3 := b.Reshape(bv, batch, bs[nd-2], bs[nd-1])                                     // [batch, K, N] or [batch, N, K]
-	y := must("MatMul")(gorgonia.BatchedMatMul(b.Node(a3), b.Node(b3), false, transB)) // [batch, M, N]
-	return b.Reshape(y, append(slices.Clone(as[:nd-2]), m, n)...)
+	return apply(matmulK{transB: transB}, b.dt, b.Node(a), b.Node(bv))
 }
 
 func (b *Backend) binary(a, c backend.Value, mul bool) backend.Value {
@@ -427,39 +408,12 @@ func (b *Backend) RoPE(x backend.Value, pos []int, r *backend.RoPE) backend.Valu
 	return apply(newRoPEK(pos, r), b.dt, b.Node(x))
 }
 
-// Attention: q [B, H, Tq, Dh], k, v [B, KVH, Tk, Dh] → [B, H, Tq, Dh].
-// Grouped heads are folded into rows so BatchedMatMul sees identical batch
-// dims: q → [B, KVH, G·Tq, Dh]. A KV cache is not supported (training
-// runs whole sequences) and panics.
+// Attention: q [B, H, Tq, Dh], k, v [B, KVH, Tk, Dh] → [B, H, Tq, Dh],
+// one fused op (attn_fused.go): grouped query heads read their kv head in
+// place, no key or value is repeated. A KV cache is not supported
+// (training runs whole sequences) and panics.
 func (b *Backend) Attention(q, k, v backend.Value, opt backend.AttnOpts) backend.Value {
-	if opt.Cache != nil {
-		panic("graph.Attention: a KV cache is not supported by the graph backend (train on whole sequences)")
-	}
-	qs, ks, vs := b.Shape(q), b.Shape(k), b.Shape(v)
-	if len(qs) != 4 || len(ks) != 4 || !slices.Equal(ks, vs) || qs[0] != ks[0] || qs[3] != ks[3] ||
-		ks[1] == 0 || qs[1]%ks[1] != 0 {
-		panic(fmt.Sprintf("graph.Attention: q %v, k %v, v %v", qs, ks, vs))
-	}
-	bs, h, tq, dh := qs[0], qs[1], qs[2], qs[3]
-	kvh, tk := ks[1], ks[2]
-	g := h / kvh
-	scale := opt.Scale
-	if scale == 0 {
-		scale = float32(1 / math.Sqrt(float64(dh)))
-	}
-	qg := b.Reshape(q, bs, kvh, g*tq, dh)                                              // [B, KVH, G·Tq, Dh]
-	s := must("Attention")(gorgonia.BatchedMatMul(b.Node(qg), b.Node(k), false, true)) // [B, KVH, G·Tq, Tk]
-	s4 := b.Node(b.Reshape(s, bs, h, tq, tk))                                          // [B, H, Tq, Tk]
-	var p *gorgonia.Node
-	if opt.Mask != nil {
-		p = apply(scoresK{scale: scale, causal: opt.Causal, hasMask: true}, b.dt, s4, b.Node(opt.Mask))
-	} else {
-		p = apply(scoresK{scale: scale, causal: opt.Causal}, b.dt, s4)
-	}
-	p = apply(softmaxK{}, b.dt, p)                                                      // [B, H, Tq, Tk]
-	pg := b.Reshape(p, bs, kvh, g*tq, tk)                                               // [B, KVH, G·Tq, Tk]
-	y := must("Attention")(gorgonia.BatchedMatMul(b.Node(pg), b.Node(v), false, false)) // [B, KVH, G·Tq, Dh]
-	return b.Reshape(y, bs, h, tq, dh)                                                  // [B, H, Tq, Dh]
+	return b.attention(q, k, v, opt, false)
 }
 
 // CrossEntropy is the mean over non-ignored rows of −log softmax(logits)
@@ -476,7 +430,7 @@ func (b *Backend) CrossEntropy(logits backend.Value, targets []int, ignoreIndex 
 	}
 	tn := gorgonia.NewTensor(b.g, tensor.Int, 1, gorgonia.WithShape(len(targets)), gorgonia.WithName(b.name("targets")),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(len(targets)), tensor.WithBacking(slices.Clone(targets)))))
-	y := apply(crossEntropyK{ignore: ignoreIndex}, b.dt, b.Node(logits), tn)
+	y := apply(newCrossEntropyK(ignoreIndex), b.dt, b.Node(logits), tn)
 	b.feeds[y] = feed{ids: tn, n: ls[len(ls)-1], ignore: ignoreIndex}
 	return y
 }

@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
 )
 
 // ---- NumPy-broadcasting Add / Mul of any rank ----
@@ -130,7 +131,28 @@ func bcastBwd[F float](k bcastK, i int, dx, a, b, dy []F) {
 
 // crossEntropyK is mean over non-ignored rows of −log softmax(logits)[target].
 // A batch whose targets are all ignored has loss 0 (HF would give NaN).
-type crossEntropyK struct{ ignore int }
+//
+// In float32 the forward pass runs on blas's vector kernels, rows in
+// parallel: m = Max(row), e = exp(row − m) and s = Σe in one ExpSub pass,
+// loss_row = m + log s − row[target] (in float64), and it keeps the
+// probabilities e/s for the backward pass, which is then one pass:
+// dlogits = dy/n·(p − onehot). The float64 graph evaluates the same
+// formulas with math.Exp (ceFwd, ceBwd: the reference twins).
+type crossEntropyK struct {
+	ignore int
+	st     *ceState
+}
+
+// ceState holds the float32 forward pass's probabilities [rows, V] and
+// per-row losses, reused across runs.
+type ceState struct {
+	p    []float32
+	loss []float64
+}
+
+func newCrossEntropyK(ignore int) crossEntropyK {
+	return crossEntropyK{ignore: ignore, st: &ceState{}}
+}
 
 func (k crossEntropyK) name() string { return fmt.Sprintf("CrossEntropy{ignore=%d}", k.ignore) }
 func (crossEntropyK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -143,15 +165,49 @@ func (crossEntropyK) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	}
 	return tensor.Shape{}, nil
 }
-func (crossEntropyK) diffWRT() []bool { return []bool{true, false} }
+func (crossEntropyK) diffWRT() []bool  { return []bool{true, false} }
+func (crossEntropyK) overwrites() bool { return true }
 func (k crossEntropyK) forward(out float64Or32, in []gorgonia.Value) {
 	tg := ints(in[1])
 	v := lastDim(in[0])
 	if is64(out) {
 		buf[float64](out)[0] = ceFwd(data[float64](in[0]), tg, v, k.ignore)
-	} else {
-		buf[float32](out)[0] = ceFwd(data[float32](in[0]), tg, v, k.ignore)
+		return
 	}
+	buf[float32](out)[0] = k.forward32(data[float32](in[0]), tg, v)
+}
+
+// forward32 is ceFwd on the vector kernels; it leaves the probabilities
+// of every non-ignored row in k.st.p.
+func (k crossEntropyK) forward32(x []float32, targets []int, v int) float32 {
+	st := k.st
+	st.p = grow(st.p, len(x))
+	st.loss = grow(st.loss, len(targets))
+	blas.ParallelItems(len(targets), workers(len(targets)), func(_, r int) {
+		t := targets[r]
+		if t == k.ignore {
+			st.loss[r] = 0
+			return
+		}
+		row, p := x[r*v:(r+1)*v], st.p[r*v:(r+1)*v]
+		copy(p, row)
+		m := blas.Max(p)
+		s := blas.ExpSub(p, m)
+		blas.Scale(1/s, p)
+		st.loss[r] = float64(m) + math.Log(float64(s)) - float64(row[t])
+	})
+	var total float64
+	n := 0
+	for r, t := range targets {
+		if t != k.ignore {
+			total += st.loss[r]
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float32(total / float64(n))
 }
 
 // logSumExp of one row, in float64.
@@ -188,9 +244,34 @@ func (k crossEntropyK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, d
 	v := lastDim(in[0])
 	if is64(dx) {
 		ceBwd(buf[float64](dx), data[float64](in[0]), tg, v, k.ignore, float64(data[float64](dy)[0]))
-	} else {
-		ceBwd(buf[float32](dx), data[float32](in[0]), tg, v, k.ignore, float64(data[float32](dy)[0]))
+		return
 	}
+	k.backward32(buf[float32](dx), tg, v, float64(data[float32](dy)[0]))
+}
+
+// backward32 is ceBwd from the probabilities the forward pass kept.
+func (k crossEntropyK) backward32(dx []float32, targets []int, v int, dy float64) {
+	n := 0
+	for _, t := range targets {
+		if t != k.ignore {
+			n++
+		}
+	}
+	g := float32(0)
+	if n > 0 {
+		g = float32(dy / float64(n))
+	}
+	blas.ParallelItems(len(targets), workers(len(targets)), func(_, r int) {
+		d := dx[r*v : (r+1)*v]
+		t := targets[r]
+		if t == k.ignore || n == 0 {
+			clear(d)
+			return
+		}
+		copy(d, k.st.p[r*v:(r+1)*v])
+		d[t]--
+		blas.Scale(g, d)
+	})
 }
 
 // ceBwd: dlogits = dy/n·(softmax(row) − onehot(target)); ignored rows get 0.

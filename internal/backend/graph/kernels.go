@@ -242,9 +242,10 @@ func (k actK) forward(out float64Or32, in []gorgonia.Value) {
 func (k actK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
 	if is64(dx) {
 		actBwd(buf[float64](dx), data[float64](in[0]), data[float64](dy), k.act)
-	} else {
-		actBwd(buf[float32](dx), data[float32](in[0]), data[float32](dy), k.act)
+		return
 	}
+	d, x, g := buf[float32](dx), data[float32](in[0]), data[float32](dy)
+	eachChunk(len(d), func(lo, hi int) { actGrad32(d[lo:hi], x[lo:hi], g[lo:hi], nil, k.act) })
 }
 func actBwd[F float](dx, x, dy []F, act backend.Act) {
 	for i, v := range x {

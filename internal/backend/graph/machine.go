@@ -25,10 +25,50 @@ func (b *Backend) Backward(loss backend.Value) error {
 	for i, p := range b.params {
 		wrt[i] = p.Node
 	}
+	if err := b.markFrozen(wrt); err != nil {
+		return fmt.Errorf("graph.Backward: %w", err)
+	}
 	if _, err := gorgonia.Grad(b.Node(loss), wrt...); err != nil {
 		return fmt.Errorf("graph.Backward: %w", err)
 	}
 	b.grads = true
+	return nil
+}
+
+// markFrozen tells every custom op which of its inputs no parameter in
+// wrt influences, so that differentiation adds no gradient node for them:
+// a frozen decoder's Linear computes its input gradient only, never dW.
+func (b *Backend) markFrozen(wrt gorgonia.Nodes) error {
+	sorted, err := gorgonia.Sort(b.g) // outputs first
+	if err != nil {
+		return err
+	}
+	live := make(map[*gorgonia.Node]bool, len(sorted))
+	for _, n := range wrt {
+		live[n] = true
+	}
+	for i := len(sorted) - 1; i >= 0; i-- { // inputs first
+		n := sorted[i]
+		if live[n] {
+			continue
+		}
+		for it := b.g.From(n.ID()); it.Next(); {
+			if c, ok := it.Node().(*gorgonia.Node); ok && live[c] {
+				live[n] = true
+				break
+			}
+		}
+	}
+	for _, n := range sorted {
+		op, ok := n.Op().(*fwdOp)
+		if !ok {
+			continue
+		}
+		op.frozen = make([]bool, len(op.inputs))
+		for i, in := range op.inputs {
+			op.frozen[i] = !live[in]
+		}
+	}
 	return nil
 }
 

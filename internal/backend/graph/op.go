@@ -115,6 +115,11 @@ func hashOf(op gorgonia.Op) uint32 {
 	return h.Sum32()
 }
 
+// overwriter is a kernel whose forward and backward passes write every
+// element of their output buffer, so a reused buffer needs no clearing.
+// Kernels without it get a zeroed buffer on every call.
+type overwriter interface{ overwrites() bool }
+
 // fwdOp is the forward gorgonia Op of a kernel. It knows its input types
 // and output type, fixed when the node is built (graph shapes are static).
 type fwdOp struct {
@@ -122,6 +127,37 @@ type fwdOp struct {
 	in    []hm.Type
 	shape tensor.Shape
 	dt    tensor.Dtype
+	// inputs are the nodes the op was applied to. frozen[i], set by
+	// Backend.Backward before differentiation, marks an input that no
+	// trainable parameter influences (a frozen weight, a constant, or
+	// anything computed from them only): it gets no gradient node, so no
+	// gradient work is done for it at all.
+	inputs []*gorgonia.Node
+	frozen []bool
+	// out is the output buffer, allocated on the first run and reused by
+	// every later run of the machine (shapes are static).
+	out outBuf
+}
+
+// outBuf is an op's reusable output buffer.
+type outBuf struct{ d *tensor.Dense }
+
+// get returns the buffer for shape, allocating it the first time and
+// zeroing it on reuse unless k overwrites every element anyway.
+func (b *outBuf) get(k kernel, shape tensor.Shape, dt tensor.Dtype) (*tensor.Dense, float64Or32) {
+	if b.d == nil {
+		b.d, _ = newBuffer(shape, dt)
+		return b.d, b.d.Data()
+	}
+	if o, ok := k.(overwriter); !ok || !o.overwrites() {
+		switch x := b.d.Data().(type) {
+		case []float32:
+			clear(x)
+		case []float64:
+			clear(x)
+		}
+	}
+	return b.d, b.d.Data()
 }
 
 // apply builds the node k(inputs...), panicking with the kernel's name on
@@ -137,7 +173,7 @@ func apply(k kernel, dt tensor.Dtype, inputs ...*gorgonia.Node) *gorgonia.Node {
 	if err != nil {
 		panic(fmt.Sprintf("graph.%s: %v", k.name(), err))
 	}
-	op := &fwdOp{k: k, in: types, shape: s, dt: dt}
+	op := &fwdOp{k: k, in: types, shape: s, dt: dt, inputs: inputs}
 	n, err := gorgonia.ApplyOp(op, inputs...)
 	if err != nil {
 		panic(fmt.Sprintf("graph.%s: %v", k.name(), err))
@@ -161,7 +197,7 @@ func (op *fwdOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(in) != len(op.in) {
 		return nil, fmt.Errorf("graph.%s: %d inputs, want %d", op.k.name(), len(in), len(op.in))
 	}
-	d, out := newBuffer(op.shape, op.dt)
+	d, out := op.out.get(op.k, op.shape, op.dt)
 	op.k.forward(out, in)
 	return finish(d, op.shape), nil
 }
@@ -172,18 +208,26 @@ func (op *fwdOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "fovea.%s", op.k.name()
 func (op *fwdOp) Hashcode() uint32      { return hashOf(op) }
 func (op *fwdOp) String() string        { return op.k.name() }
 
-// DiffWRT implements gorgonia.SDOp.
+// DiffWRT implements gorgonia.SDOp: the kernel's differentiable inputs
+// less the frozen ones.
 func (op *fwdOp) DiffWRT(inputs int) []bool {
 	d := op.k.diffWRT()
 	if len(d) != inputs {
 		panic(fmt.Sprintf("graph.%s: DiffWRT for %d inputs, op has %d", op.k.name(), inputs, len(d)))
 	}
-	return d
+	if op.frozen == nil {
+		return d
+	}
+	out := make([]bool, len(d))
+	for i := range d {
+		out[i] = d[i] && !op.frozen[i]
+	}
+	return out
 }
 
 // SymDiff implements gorgonia.SDOp: one bwdOp node per differentiable input.
 func (op *fwdOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	d := op.k.diffWRT()
+	d := op.DiffWRT(len(inputs))
 	ret := make(gorgonia.Nodes, len(inputs))
 	args := append(append(gorgonia.Nodes(nil), inputs...), output, grad)
 	for i := range inputs {
@@ -206,6 +250,7 @@ type bwdOp struct {
 	fwd     *fwdOp
 	i       int
 	inShape tensor.Shape
+	out     outBuf
 }
 
 func (op *bwdOp) Arity() int { return len(op.fwd.in) + 2 }
@@ -222,7 +267,7 @@ func (op *bwdOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(in) != n+2 {
 		return nil, fmt.Errorf("graph.%s: gradient has %d inputs, want %d", op.fwd.k.name(), len(in), n+2)
 	}
-	d, dx := newBuffer(op.inShape, op.fwd.dt)
+	d, dx := op.out.get(op.fwd.k, op.inShape, op.fwd.dt)
 	op.fwd.k.backward(op.i, dx, in[:n], in[n], in[n+1])
 	return finish(d, op.inShape), nil
 }

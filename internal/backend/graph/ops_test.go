@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gorgonia.org/gorgonia"
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
@@ -82,6 +83,15 @@ func opCases(t testing.TB) []opCase {
 		{name: "linear_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Linear(in[0], in[1], nil)
 		}, approx: true, shapes: [][]int{{3, 5}, {4, 5}}},
+		{name: "linear_add_bias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.ResidualLinear).LinearAdd(in[0], in[1], in[2], in[3])
+		}, approx: true, shapes: [][]int{{2, 3, 5}, {7, 5}, {7}, {2, 3, 7}}},
+		{name: "linear_add_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.ResidualLinear).LinearAdd(in[0], in[1], nil, in[2])
+		}, approx: true, shapes: [][]int{{4, 5}, {3, 5}, {4, 3}}},
+		{name: "matmul_3d", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.MatMul(in[0], in[1], false)
+		}, approx: true, shapes: [][]int{{3, 4, 5}, {3, 5, 2}}},
 		{name: "matmul_4d_transB", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.MatMul(in[0], in[1], true)
 		}, approx: true, shapes: [][]int{{2, 3, 4, 5}, {2, 3, 7, 5}}},
@@ -106,10 +116,25 @@ func opCases(t testing.TB) []opCase {
 		{name: "attention_causal_prefix", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true, Mask: in[3]})
 		}, approx: true, shapes: [][]int{{1, 3, 2, 4}, {1, 3, 5, 4}, {1, 3, 5, 4}, {1, 3, 2, 5}}, frozen: []int{3}},
+		{name: "split_heads_rope", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.HeadSplitter).SplitHeadsRoPE(in[0], 2, []int{0, 3, 7}, rope)
+		}, shapes: [][]int{{2, 3, 12}}},
+		{name: "split_heads_plain", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.HeadSplitter).SplitHeadsRoPE(in[0], 3, nil, nil)
+		}, shapes: [][]int{{2, 4, 6}}},
+		{name: "attention_merged_causal_gqa", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.MergedAttention).AttentionMerged(in[0], in[1], in[2], backend.AttnOpts{Causal: true})
+		}, approx: true, shapes: [][]int{{2, 4, 5, 3}, {2, 2, 5, 3}, {2, 2, 5, 3}}},
+		{name: "attention_merged_mask", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.MergedAttention).AttentionMerged(in[0], in[1], in[2], backend.AttnOpts{Mask: in[3], Causal: true})
+		}, approx: true, shapes: [][]int{{1, 2, 3, 4}, {1, 1, 4, 4}, {1, 1, 4, 4}, {1, 2, 3, 4}}, frozen: []int{3}},
 	}
 	for _, act := range []backend.Act{backend.ActGELU, backend.ActGELUTanh, backend.ActQuickGELU, backend.ActSiLU,
 		backend.ActReLU, backend.ActTanh, backend.ActSigmoid} {
 		act := act
+		cases = append(cases, opCase{name: "gated_" + act.String(), fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.GatedActivator).GatedActivation(in[0], in[1], act)
+		}, shapes: [][]int{{3, 7}, {3, 7}}, scale: 3})
 		cases = append(cases, opCase{name: "act_" + act.String(), fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Activation(in[0], act)
 		}, shapes: [][]int{{3, 7}}, scale: 3})
@@ -264,4 +289,107 @@ func TestShapeErrorsPanicWithShapes(t *testing.T) {
 	require.PanicsWithValue(t, "graph.Embedding: id 9 at 0 outside [0, 2)", func() { be.Embedding(x, []int{9}) })
 	require.Panics(t, func() { be.RoPE(x, []int{0}, mustRoPE(t, 4, nil)) })
 	require.Equal(t, fmt.Sprint([]int{2, 3}), fmt.Sprint(be.Shape(x)))
+}
+
+// analyticGrads builds fn on a graph made with opt (every input a weight,
+// the frozen ones not trainable), takes loss = Σ y ⊙ R and returns the
+// gradient of every trainable input after one run, as float64.
+func analyticGrads(t *testing.T, opt graph.Options, fn builder, frozen []int, r *ft.Tensor, inputs ...*ft.Tensor) [][]float64 {
+	t.Helper()
+	fixed := map[*ft.Tensor]bool{}
+	for _, i := range frozen {
+		fixed[inputs[i]] = true
+	}
+	opt.Trainable = func(w *ft.Tensor) bool { return !fixed[w] }
+	be := graph.New(opt)
+	vals := make([]backend.Value, len(inputs))
+	for i, x := range inputs {
+		vals[i] = be.Weight(x)
+	}
+	y := be.Node(fn(be, vals))
+	loss := y
+	if !y.IsScalar() {
+		var err error
+		loss, err = gorgonia.Sum(gorgonia.Must(gorgonia.HadamardProd(y, be.Node(be.Const(r)))))
+		require.NoError(t, err)
+	}
+	require.NoError(t, be.Backward(loss))
+	m, err := be.Compile()
+	require.NoError(t, err)
+	defer m.Close()
+	// Two runs: the second reuses every op's buffers.
+	require.NoError(t, m.Run(t.Context()))
+	require.NoError(t, m.Run(t.Context()))
+	var out [][]float64
+	for _, p := range be.Params() {
+		g, err := p.Grad()
+		require.NoError(t, err)
+		row := make([]float64, len(g.Data))
+		for i, v := range g.Data {
+			row[i] = float64(v)
+		}
+		if opt.Float64 {
+			gv, err := p.Node.Grad()
+			require.NoError(t, err)
+			copy(row, gv.Data().([]float64))
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// TestFloat32GradientsMatchFloat64: the float32 backward kernels training
+// runs (sgemm with transposed operands, vector exp, fused attention)
+// against the float64 reference backward passes that TestGradients checks
+// by finite differences.
+func TestFloat32GradientsMatchFloat64(t *testing.T) {
+	eachOpCase(t, 11, func(t *testing.T, c opCase, in []*ft.Tensor) {
+		probe := graph.New(graph.Options{})
+		vals := make([]backend.Value, len(in))
+		for i, x := range in {
+			vals[i] = probe.Const(x)
+		}
+		r := randTensor(rand.New(rand.NewPCG(3, 4)), 1, probe.Shape(c.fn(probe, vals))...)
+		want := analyticGrads(t, graph.Options{Float64: true}, c.fn, c.frozen, r, in...)
+		got := analyticGrads(t, graph.Options{}, c.fn, c.frozen, r, in...)
+		require.Len(t, got, len(want))
+		worst := 0.0
+		for p := range want {
+			var num, den float64
+			for i, w := range want[p] {
+				num += (got[p][i] - w) * (got[p][i] - w)
+				den += w * w
+			}
+			worst = max(worst, math.Sqrt(num)/max(math.Sqrt(den), 1e-12))
+		}
+		t.Logf("max relative |float32 − float64| gradient %.3g", worst)
+		require.Less(t, worst, 1e-5)
+	})
+}
+
+// TestCrossEntropyFloat32MatchesFloat64: the float32 loss and gradient
+// (vector exp, kept probabilities) against the float64 reference forms,
+// on rows wider than the vector kernels' lanes, with ignored rows.
+func TestCrossEntropyFloat32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	logits := randTensor(rng, 8, 3, 4, 37)
+	targets := []int{0, 36, -1, 5, 17, 17, -1, 2, 30, 1, 0, 9}
+	fn := func(be backend.Backend, in []backend.Value) backend.Value {
+		return be.(*graph.Backend).CrossEntropy(in[0], targets, -1)
+	}
+	want := analyticGrads(t, graph.Options{Float64: true}, fn, nil, nil, logits)
+	got := analyticGrads(t, graph.Options{}, fn, nil, nil, logits)
+	var num, den float64
+	for i, w := range want[0] {
+		num += (got[0][i] - w) * (got[0][i] - w)
+		den += w * w
+	}
+	require.Greater(t, den, 0.0)
+	require.Less(t, math.Sqrt(num/den), 1e-5)
+	for _, opt := range []graph.Options{{}, {Float64: true}} {
+		be, y := runGraphWith(t, opt, fn, logits)
+		l, err := be.Read(y)
+		require.NoError(t, err)
+		require.InDelta(t, crossEntropyRef(logits, targets, -1), l.Data[0], 1e-5)
+	}
 }

@@ -1,0 +1,320 @@
+package graph
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
+	ft "github.com/fovea-ml/fovea/internal/tensor"
+)
+
+// ---- products on the project's sgemm, transposes folded into the calls ----
+
+// gemm is C = op(A)·op(B) + beta·C (row-major, leading dimensions as in
+// CBLAS): blas.Sgemm in float32, gemmRef in float64.
+func gemm[F float](transA, transB bool, m, n, k int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if a32, ok := any(a).([]float32); ok {
+		blas.Sgemm(transA, transB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
+	gemmRef(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemm1 is gemm on one thread: for products small enough that the caller
+// runs several of them in parallel.
+func gemm1[F float](im *blas.Impl, transA, transB bool, m, n, k int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if a32, ok := any(a).([]float32); ok {
+		im.Sgemm(transA, transB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
+	gemmRef(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmRef is the plain reference product (sums in float64): the float64
+// graph's gemm and the oracle of the float32 one.
+func gemmRef[F float](transA, transB bool, m, n, k int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	at := func(i, p int) float64 {
+		if transA {
+			return float64(a[p*lda+i])
+		}
+		return float64(a[i*lda+p])
+	}
+	bt := func(p, j int) float64 {
+		if transB {
+			return float64(b[j*ldb+p])
+		}
+		return float64(b[p*ldb+j])
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += at(i, p) * bt(p, j)
+			}
+			if beta != 0 {
+				s += float64(beta) * float64(c[i*ldc+j])
+			}
+			c[i*ldc+j] = F(s)
+		}
+	}
+}
+
+// addRows adds v to every len(v)-wide row of y.
+func addRows[F float](y, v []F) {
+	if y32, ok := any(y).([]float32); ok {
+		v32 := any(v).([]float32)
+		for r := 0; r+len(v) <= len(y32); r += len(v) {
+			blas.Saxpy(len(v), 1, v32, y32[r:r+len(v)])
+		}
+		return
+	}
+	for r := 0; r+len(v) <= len(y); r += len(v) {
+		row := y[r : r+len(v)]
+		for j, x := range v {
+			row[j] += x
+		}
+	}
+}
+
+// sumRows writes the sum of the len(dst)-wide rows of x to dst.
+func sumRows[F float](dst, x []F) {
+	clear(dst)
+	if d32, ok := any(dst).([]float32); ok {
+		x32 := any(x).([]float32)
+		for r := 0; r+len(d32) <= len(x32); r += len(d32) {
+			blas.Saxpy(len(d32), 1, x32[r:r+len(d32)], d32)
+		}
+		return
+	}
+	for r := 0; r+len(dst) <= len(x); r += len(dst) {
+		for j, v := range x[r : r+len(dst)] {
+			dst[j] += v
+		}
+	}
+}
+
+// linearK is y = x·wᵀ (+ b) (+ res): inputs x [..., In], w [Out, In], then
+// b [Out] when hasBias, then res [..., Out] when hasRes. One sgemm each
+// way, transposes folded into the calls:
+//
+//	forward  y  = x·wᵀ       sgemm(N, T), starting from res and b (beta 1)
+//	backward dx = dy·w       sgemm(N, N)
+//	         dw = dyᵀ·x      sgemm(T, N)
+//	         db = Σ_rows dy, dres = dy
+//
+// A frozen w (Options.Trainable false) gets no dw node (Backward marks it),
+// so a frozen layer costs its forward and its input gradient only.
+type linearK struct{ hasBias, hasRes bool }
+
+func (k linearK) name() string { return fmt.Sprintf("Linear{bias=%v,res=%v}", k.hasBias, k.hasRes) }
+func (k linearK) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	x, w := in[0], in[1]
+	if len(x) == 0 || len(w) != 2 || w[1] != x[len(x)-1] {
+		return nil, fmt.Errorf("x %v, w %v", x, w)
+	}
+	out := append(x[:len(x)-1].Clone(), w[0])
+	i := 2
+	if k.hasBias {
+		if len(in[i]) != 1 || in[i][0] != w[0] {
+			return nil, fmt.Errorf("bias %v for output width %d", in[i], w[0])
+		}
+		i++
+	}
+	if k.hasRes && !in[i].Eq(out) {
+		return nil, fmt.Errorf("residual %v for output %v", in[i], out)
+	}
+	return out, nil
+}
+func (k linearK) diffWRT() []bool { return slices.Repeat([]bool{true}, k.arity()) }
+func (k linearK) arity() int {
+	n := 2
+	if k.hasBias {
+		n++
+	}
+	if k.hasRes {
+		n++
+	}
+	return n
+}
+func (linearK) overwrites() bool { return true }
+func (k linearK) forward(out float64Or32, in []gorgonia.Value) {
+	if is64(out) {
+		linearFwd(k, buf[float64](out), in)
+	} else {
+		linearFwd(k, buf[float32](out), in)
+	}
+}
+
+func linearFwd[F float](k linearK, y []F, in []gorgonia.Value) {
+	x, w := data[F](in[0]), data[F](in[1])
+	ws := in[1].Shape()
+	o, n := ws[0], ws[1]
+	m := len(x) / n
+	var beta F
+	if k.hasRes {
+		copy(y, data[F](in[len(in)-1]))
+		beta = 1
+	}
+	if k.hasBias {
+		b := data[F](in[2])
+		if beta == 0 {
+			for r := 0; r < m; r++ {
+				copy(y[r*o:(r+1)*o], b)
+			}
+		} else {
+			addRows(y, b)
+		}
+		beta = 1
+	}
+	gemm(false, true, m, o, n, x, n, w, n, beta, y, o) // [M, Out]
+}
+
+func (k linearK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
+	if is64(dx) {
+		linearBwd(k, i, buf[float64](dx), in, data[float64](dy))
+	} else {
+		linearBwd(k, i, buf[float32](dx), in, data[float32](dy))
+	}
+}
+
+func linearBwd[F float](k linearK, i int, dx []F, in []gorgonia.Value, dy []F) {
+	x, w := data[F](in[0]), data[F](in[1])
+	ws := in[1].Shape()
+	o, n := ws[0], ws[1]
+	m := len(x) / n
+	switch {
+	case i == 0:
+		gemm(false, false, m, n, o, dy, o, w, n, 0, dx, n) // dx [M, In] = dy·w
+	case i == 1:
+		gemm(true, false, o, n, m, dy, o, x, n, 0, dx, n) // dw [Out, In] = dyᵀ·x
+	case i == 2 && k.hasBias:
+		sumRows(dx, dy) // db [Out]
+	default:
+		copy(dx, dy) // dres
+	}
+}
+
+// linear builds the Linear node; res may be nil.
+func (b *Backend) linear(x, w, bias, res backend.Value) backend.Value {
+	xs, ws := b.Shape(x), b.Shape(w)
+	if len(xs) == 0 || len(ws) != 2 || ws[1] != xs[len(xs)-1] {
+		panic(fmt.Sprintf("graph.Linear: x %v, w %v", xs, ws))
+	}
+	out := ws[0]
+	k := linearK{hasBias: bias != nil, hasRes: res != nil}
+	inputs := []*gorgonia.Node{b.Node(x), b.Node(w)}
+	if bias != nil {
+		if bs := b.Shape(bias); ft.Numel(bs) != out {
+			panic(fmt.Sprintf("graph.Linear: bias %v for output width %d", bs, out))
+		}
+		inputs = append(inputs, b.Node(b.flat(bias)))
+	}
+	if res != nil {
+		want := append(slices.Clone(xs[:len(xs)-1]), out)
+		if rs := b.Shape(res); !slices.Equal(rs, want) {
+			panic(fmt.Sprintf("graph.LinearAdd: residual %v for output %v", rs, want))
+		}
+		inputs = append(inputs, b.Node(res))
+	}
+	return apply(k, b.dt, inputs...)
+}
+
+// ---- batched matmul: a [batch, M, K] · b [batch, K, N] (or [batch, N, K]) ----
+
+// matmulK multiplies matching batches; transB reads b as [batch, N, K].
+// Both gradients are sgemm calls with transposed operands:
+//
+//	da = dy·op(b)ᵀ,  db = aᵀ·dy (or dyᵀ·a when transB).
+//
+// The batch items run in parallel, one thread each.
+type matmulK struct{ transB bool }
+
+func (k matmulK) name() string { return fmt.Sprintf("MatMul{transB=%v}", k.transB) }
+func (k matmulK) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	a, b := in[0], in[1]
+	nd := len(a)
+	if nd < 2 || len(b) != nd || !a[:nd-2].Eq(b[:nd-2]) {
+		return nil, fmt.Errorf("a %v, b %v", a, b)
+	}
+	kb, n := b[nd-2], b[nd-1]
+	if k.transB {
+		kb, n = n, kb
+	}
+	if kb != a[nd-1] {
+		return nil, fmt.Errorf("a %v, b %v (transB=%v)", a, b, k.transB)
+	}
+	return append(a[:nd-1].Clone(), n), nil
+}
+func (matmulK) diffWRT() []bool  { return []bool{true, true} }
+func (matmulK) overwrites() bool { return true }
+
+// dims returns batch, M, K, N of a product.
+func (k matmulK) dims(a, b tensor.Shape) (batch, m, kk, n int) {
+	nd := len(a)
+	m, kk = a[nd-2], a[nd-1]
+	n = b[nd-1]
+	if k.transB {
+		n = b[nd-2]
+	}
+	return a[:nd-2].TotalSize(), m, kk, n
+}
+
+func (k matmulK) forward(out float64Or32, in []gorgonia.Value) {
+	if is64(out) {
+		matmulRun(k, -1, buf[float64](out), in, nil)
+	} else {
+		matmulRun(k, -1, buf[float32](out), in, nil)
+	}
+}
+func (k matmulK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
+	if is64(dx) {
+		matmulRun(k, i, buf[float64](dx), in, data[float64](dy))
+	} else {
+		matmulRun(k, i, buf[float32](dx), in, data[float32](dy))
+	}
+}
+
+// matmulRun computes the product (which < 0) or the gradient of input
+// which, one batch item per parallel task.
+func matmulRun[F float](k matmulK, which int, dst []F, in []gorgonia.Value, dy []F) {
+	a, b := data[F](in[0]), data[F](in[1])
+	batch, m, kk, n := k.dims(in[0].Shape(), in[1].Shape())
+	one := single()
+	blas.ParallelItems(batch, workers(batch), func(_, t int) {
+		at, bt := a[t*m*kk:(t+1)*m*kk], b[t*kk*n:(t+1)*kk*n]
+		switch which {
+		case -1:
+			ldb := n
+			if k.transB {
+				ldb = kk
+			}
+			gemm1(one, false, k.transB, m, n, kk, at, kk, bt, ldb, 0, dst[t*m*n:(t+1)*m*n], n)
+		case 0: // da [M, K] = dy·op(b)ᵀ
+			d := dy[t*m*n : (t+1)*m*n]
+			if k.transB {
+				gemm1(one, false, false, m, kk, n, d, n, bt, kk, 0, dst[t*m*kk:(t+1)*m*kk], kk)
+			} else {
+				gemm1(one, false, true, m, kk, n, d, n, bt, n, 0, dst[t*m*kk:(t+1)*m*kk], kk)
+			}
+		default:
+			d := dy[t*m*n : (t+1)*m*n]
+			if k.transB { // db [N, K] = dyᵀ·a
+				gemm1(one, true, false, n, kk, m, d, n, at, kk, 0, dst[t*kk*n:(t+1)*kk*n], kk)
+			} else { // db [K, N] = aᵀ·dy
+				gemm1(one, true, false, kk, n, m, at, kk, d, n, 0, dst[t*kk*n:(t+1)*kk*n], n)
+			}
+		}
+	})
+}
+
+// workers is the number of parallel tasks for n independent items.
+func workers(n int) int { return max(1, min(n, runtime.GOMAXPROCS(0))) }
+
+// single is the default kernel set on one thread, for products that run
+// side by side in parallel tasks.
+func single() *blas.Impl { return blas.Default().WithThreads(1) }
