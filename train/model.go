@@ -67,6 +67,7 @@ type stepGraph struct {
 	feats  backend.Value // Const: image features or pixels
 	masks  crossattn.TrainInputs
 	rows   backend.Value // GatherRows of the positions with a target
+	logits backend.Value // [R, V]
 	loss   backend.Value
 	params []graph.Param
 }
@@ -250,12 +251,12 @@ func finishGraph(sg *stepGraph, dec *decoder.Model, x backend.Value, k bucket, b
 	}
 	d := dec.Config().HiddenSize
 	sg.rows = g.GatherRows(g.Reshape(h, bsz*k.tokens, d), make([]int, k.rows)) // [R, D]
-	logits := dec.Logits(g, sg.rows)                                           // [R, V]
+	sg.logits = dec.Logits(g, sg.rows)                                         // [R, V]
 	targets := make([]int, k.rows)
 	for i := range targets {
 		targets[i] = IgnoreIndex
 	}
-	sg.loss = g.CrossEntropy(logits, targets, IgnoreIndex)
+	sg.loss = g.CrossEntropy(sg.logits, targets, IgnoreIndex)
 	sg.params = g.Params()
 	if len(sg.params) > 0 {
 		if err := g.Backward(sg.loss); err != nil {

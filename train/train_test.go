@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -92,5 +93,70 @@ func TestLLaVATrainsAndResumes(t *testing.T) {
 		// The output folder is an HF folder that Load reads.
 		_, err = fovea.Load(context.Background(), out)
 		require.NoError(t, err)
+	}
+}
+
+// weightsOf loads a folder's weights by name (bits).
+func weightsOf(t *testing.T, dir string) map[string][]float32 {
+	t.Helper()
+	m, err := fovea.Load(context.Background(), dir, fovea.ForTraining(), fovea.WithoutTokenizer())
+	require.NoError(t, err)
+	out := map[string][]float32{}
+	for _, w := range m.Parts().Weights {
+		out[w.Name] = w.Tensor.Data
+	}
+	return out
+}
+
+// requireFrozen checks that exactly the tensors of the trained groups
+// changed and every other tensor is bit-identical.
+func requireFrozen(t *testing.T, before, after map[string][]float32, trained func(name string) bool) {
+	t.Helper()
+	require.Equal(t, len(before), len(after))
+	changed, same := 0, 0
+	for name, b := range before {
+		a := after[name]
+		identical := true
+		for i := range b {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				identical = false
+				break
+			}
+		}
+		if trained(name) {
+			require.False(t, identical, "%s trains but did not change", name)
+			changed++
+		} else {
+			require.True(t, identical, "%s is frozen but changed", name)
+			same++
+		}
+	}
+	t.Logf("%d tensors trained, %d frozen and bit-identical", changed, same)
+}
+
+// TestProjectorStageFreezes: after the projector stage only
+// multi_modal_projector.* changed (LLaVA); for Mllama the cross-attention
+// layers train too and the text-only decoder is kept bit for bit.
+func TestProjectorStageFreezes(t *testing.T) {
+	for _, golden := range []string{"llava_tiny", "mllama_tiny"} {
+		t.Run(golden, func(t *testing.T) {
+			f := newFixture(t, golden)
+			out := t.TempDir()
+			losses, sum := f.run(t, f.dir, f.config(t, RecipeProjector, 3), out, 0, "")
+			t.Logf("%s losses %v\n%s", golden, losses, sum)
+			cross := map[string]bool{}
+			if golden == "mllama_tiny" {
+				m, err := fovea.Load(context.Background(), f.dir, fovea.ForTraining())
+				require.NoError(t, err)
+				a := &mllamaArch{cross: map[int]bool{1: true, 3: true}}
+				for _, w := range m.Parts().Weights {
+					cross[w.Name] = a.group(w.Name) == CrossAttn
+				}
+				require.Positive(t, sum.Trained[CrossAttn])
+			}
+			requireFrozen(t, weightsOf(t, f.dir), weightsOf(t, out), func(n string) bool {
+				return strings.HasPrefix(n, projectorPrefix) || cross[n]
+			})
+		})
 	}
 }
