@@ -160,3 +160,5 @@ func TestProjectorStageFreezes(t *testing.T) {
 		})
 	}
 }
+
+func nan() float64 { return math.NaN() }
