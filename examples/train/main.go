@@ -18,7 +18,9 @@
 // (config.json, model.safetensors, tokenizer and processor files) that
 // fovea.Load, examples/logits and HF transformers read; its checkpoints/
 // hold the last checkpoints and the best one, each with trainer_state.json
-// and optimizer.safetensors, and loss.png plots the losses.
+// and optimizer.safetensors, and loss.png plots the losses. A -model
+// folder with a config.json and a tokenizer but no weights trains from
+// scratch (fovea.NewFromConfig, seeded by -seed).
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/schollz/progressbar/v3"
@@ -110,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg = train.Config{Recipe: r, Steps: f.steps, Batch: f.batch, Accum: f.accum, Seed: f.seed,
 			EvalEvery: f.evalEvery, SaveEvery: f.saveEvery, KeepLast: f.keep, MaxLen: f.maxLen, SkipBad: f.skipBad}
 	}
-	m, err := fovea.Load(ctx, modelDir, fovea.ForTraining())
+	m, err := loadModel(ctx, modelDir, cfg.Seed)
 	if err != nil {
 		return err
 	}
@@ -160,4 +163,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil // stopped by a signal, checkpoint written
 	}
 	return err
+}
+
+// loadModel loads a model folder for training; a folder with a
+// config.json but no weights starts from freshly initialised weights
+// (training from scratch), drawn with seed.
+func loadModel(ctx context.Context, dir string, seed uint64) (*fovea.Model, error) {
+	for _, f := range []string{"model.safetensors", "model.safetensors.index.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fovea.Load(ctx, dir, fovea.ForTraining())
+		}
+	}
+	return fovea.NewFromConfig(ctx, dir, seed)
 }

@@ -81,3 +81,18 @@ func TestTrainCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainFromScratch: a folder with config.json and a tokenizer but no
+// weights starts from HF-style initial weights; the first loss is about
+// ln V (uniform predictions over the vocabulary).
+func TestTrainFromScratch(t *testing.T) {
+	model := traintest.Folder(t, "llava_tiny")
+	require.NoError(t, os.Remove(filepath.Join(model, "model.safetensors")))
+	out := filepath.Join(t.TempDir(), "out")
+	lines := trainCmd(t, "-model", model, "-data", filepath.Join(traintest.DataDir(), "data.jsonl"), "-out", out,
+		"-recipe", "full", "-steps", "3", "-batch", "4", "-seed", "1")
+	require.Len(t, lines, 3)
+	require.InDelta(t, 5.95, lossOf(t, lines[0]), 0.3, "ln 384 = 5.95")
+	_, err := fovea.Load(context.Background(), out)
+	require.NoError(t, err)
+}
