@@ -10,10 +10,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 
 	"github.com/fovea-ml/fovea/tokenizer"
 )
+
+// TB is the part of testing.TB that Folder uses (Examples pass their own).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	TempDir() string
+}
 
 // tokenizerVocab is the trained vocabulary size (below the tiny models'
 // 384 LM-head rows).
@@ -32,7 +38,7 @@ func DataDir() string { return filepath.Join(Root(), "testdata", "train") }
 // temporary folder, adds a tokenizer.json trained on testdata/train's
 // texts with the template's special tokens, and points config.json's
 // image_token_index at the tokenizer's image token.
-func Folder(tb testing.TB, golden string) string {
+func Folder(tb TB, golden string) string {
 	tb.Helper()
 	src := filepath.Join(Root(), "testdata", golden)
 	dst := filepath.Join(tb.TempDir(), golden)
