@@ -35,6 +35,7 @@ type Summary struct {
 	FirstLoss    float64
 	FinalLoss    float64
 	EvalLoss     float64
+	EvalExact    float64 // with Config.ExactMatch
 	HasEval      bool
 	Elapsed      time.Duration
 	Out          string
@@ -53,7 +54,7 @@ func (s *Summary) String() string {
 	}
 	fmt.Fprintf(&b, "loss %.6f -> %.6f", s.FirstLoss, s.FinalLoss)
 	if s.HasEval {
-		fmt.Fprintf(&b, ", eval loss %.6f", s.EvalLoss)
+		fmt.Fprintf(&b, ", eval loss %.6f, exact match %.3f", s.EvalLoss, s.EvalExact)
 	}
 	fmt.Fprintf(&b, "\nskipped rows: %d\nmodel: %s (checkpoint %s)\n", s.Skipped, s.Out, s.Checkpoint)
 	if s.Stopped {
@@ -103,6 +104,11 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 				return nil, err
 			}
 			e.HasEval = true
+			if t.cfg.ExactMatch {
+				if e.EvalExact, err = t.ExactMatch(ctx); err != nil {
+					return nil, err
+				}
+			}
 		}
 		t.st.Log = append(t.st.Log, e)
 		el := time.Since(t0)
@@ -122,6 +128,11 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 			return nil, err
 		}
 		sum.HasEval = true
+		if t.cfg.ExactMatch {
+			if sum.EvalExact, err = t.ExactMatch(context.WithoutCancel(ctx)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if t.st.Step > lastSaved || sum.Stopped || t.st.Step == total {
 		dir, err := t.Checkpoint(context.WithoutCancel(ctx))

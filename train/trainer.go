@@ -53,6 +53,9 @@ type Config struct {
 	MaxLen int `json:"max_len"`
 	// SkipBad skips bad rows (counted) instead of failing.
 	SkipBad bool `json:"skip_bad"`
+	// ExactMatch also measures, at every evaluation, the share of eval
+	// rows whose first answer greedy decoding reproduces exactly.
+	ExactMatch bool `json:"exact_match,omitempty"`
 }
 
 func (c *Config) defaults() {
@@ -86,6 +89,8 @@ type LogEntry struct {
 	Tokens   int     `json:"tokens"`
 	EvalLoss float64 `json:"eval_loss,omitempty"`
 	HasEval  bool    `json:"has_eval,omitempty"`
+	// EvalExact is the exact-match rate (Config.ExactMatch).
+	EvalExact float64 `json:"eval_exact,omitempty"`
 }
 
 // StepInfo is what OnStep reports after each optimizer step.

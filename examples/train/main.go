@@ -55,7 +55,7 @@ type flags struct {
 	steps, batch, accum, evalEvery, saveEvery, stopAfter int
 	keep, maxLen                                         int
 	seed                                                 uint64
-	resume, skipBad                                      bool
+	resume, skipBad, exact                               bool
 }
 
 func parse(args []string, stderr io.Writer) (*flags, error) {
@@ -78,6 +78,7 @@ func parse(args []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&f.keep, "keep", train.DefaultKeepLast, "checkpoints to keep (plus the best)")
 	fs.IntVar(&f.maxLen, "max-len", 0, "longest sequence (0: the model's context)")
 	fs.BoolVar(&f.skipBad, "skip-bad", false, "skip bad rows (counted) instead of failing")
+	fs.BoolVar(&f.exact, "exact-match", false, "also measure exact-match of greedy answers at each evaluation")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		cfg = train.Config{Recipe: r, Steps: f.steps, Batch: f.batch, Accum: f.accum, Seed: f.seed,
-			EvalEvery: f.evalEvery, SaveEvery: f.saveEvery, KeepLast: f.keep, MaxLen: f.maxLen, SkipBad: f.skipBad}
+			EvalEvery: f.evalEvery, SaveEvery: f.saveEvery, KeepLast: f.keep, MaxLen: f.maxLen, SkipBad: f.skipBad, ExactMatch: f.exact}
 	}
 	m, err := loadModel(ctx, modelDir, cfg.Seed)
 	if err != nil {
@@ -145,6 +146,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "step %d loss %.6f lr %.3g grad_norm %.4f tok_s %.0f stage %s", s.Step, s.Loss, s.LR, s.GradNorm, s.TokPerSec, s.StageName)
 		if s.HasEval {
 			fmt.Fprintf(stdout, " eval_loss %.6f", s.EvalLoss)
+			if cfg.ExactMatch {
+				fmt.Fprintf(stdout, " eval_exact %.3f", s.EvalExact)
+			}
 		}
 		fmt.Fprintln(stdout)
 		if bar != nil {

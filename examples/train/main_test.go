@@ -53,7 +53,7 @@ func TestTrainCommand(t *testing.T) {
 		t.Run(c.golden, func(t *testing.T) {
 			model := traintest.Folder(t, c.golden)
 			common := []string{"-model", model, "-data", data, "-recipe", c.recipe, "-steps", strconv.Itoa(c.steps),
-				"-batch", "4", "-accum", "1", "-seed", "3", "-eval", eval}
+				"-batch", "4", "-accum", "1", "-seed", "3", "-eval", eval, "-exact-match"}
 			out := filepath.Join(t.TempDir(), "full")
 			full := trainCmd(t, append(common, "-out", out, "-eval-every", "5")...)
 			require.Len(t, full, c.steps)
