@@ -2,7 +2,9 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -173,3 +175,52 @@ func TestStagesFreeze(t *testing.T) {
 }
 
 func nan() float64 { return math.NaN() }
+
+// TestCheckpointsKeepLastAndBest: with a checkpoint every step, the last
+// KeepLast complete checkpoints and the best one remain, each a loadable
+// HF folder with the trainer state; cancelling the context stops after
+// the current step with a checkpoint.
+func TestCheckpointsKeepLastAndBest(t *testing.T) {
+	f := newFixture(t, "llava_tiny")
+	cfg := f.config(t, RecipeProjector, 6)
+	cfg.SaveEvery, cfg.KeepLast = 1, 2
+	out := t.TempDir()
+	_, _ = f.run(t, f.dir, cfg, out, 0, "")
+	dirs, err := Checkpoints(out)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(dirs), 3)
+	require.GreaterOrEqual(t, len(dirs), 2)
+	require.Equal(t, "step-000006", filepath.Base(dirs[len(dirs)-1]))
+	require.Equal(t, "step-000005", filepath.Base(dirs[len(dirs)-2]))
+	var st runState
+	raw, err := os.ReadFile(filepath.Join(dirs[len(dirs)-1], StateFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &st))
+	require.Len(t, st.Log, 6)
+	best := filepath.Join(out, CheckpointsDir, st.BestDir)
+	require.Contains(t, dirs, best, "the best checkpoint is kept")
+	for _, d := range dirs {
+		_, err := fovea.Load(context.Background(), d)
+		require.NoError(t, err)
+		_, err = os.Stat(filepath.Join(d, OptimizerFile))
+		require.NoError(t, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := fovea.Load(ctx, f.dir, fovea.ForTraining())
+	require.NoError(t, err)
+	out2 := t.TempDir()
+	tr, err := New(m, f.data, nil, f.config(t, RecipeProjector, 6), out2)
+	require.NoError(t, err)
+	tr.OnStep = func(s StepInfo) {
+		if s.Step == 2 {
+			cancel()
+		}
+	}
+	sum, err := tr.Run(ctx, 0)
+	require.ErrorIs(t, err, context.Canceled)
+	require.True(t, sum.Stopped)
+	last, err := LatestCheckpoint(out2)
+	require.NoError(t, err)
+	require.Equal(t, "step-000002", filepath.Base(last))
+}
