@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"image"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,27 +191,9 @@ func templateString(raw json.RawMessage) (string, error) {
 	return "", errors.New("no template named \"default\"")
 }
 
-// readSmallFile reads a regular file of at most maxTemplateBytes.
-func readSmallFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxTemplateBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxTemplateBytes {
-		return nil, fmt.Errorf("%s exceeds %d bytes", path, maxTemplateBytes)
-	}
-	return data, nil
-}
+// readSmallFile reads a regular file of at most maxTemplateBytes, without
+// blocking on special files.
+func readSmallFile(path string) ([]byte, error) { return fsx.ReadFile(path, maxTemplateBytes) }
 
 // RenderChat renders msgs with the model's chat template (the folder's,
 // else the built-in one for LLaVA and Mllama) as HF's apply_chat_template

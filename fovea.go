@@ -130,6 +130,7 @@ type Model struct {
 	tok  *tokenizer.Tokenizer
 	chat *chatTemplate // nil when the folder has none and no built-in fits
 	b    backend.Backend
+	aux  map[string][]byte // side files of the folder, written back by Save
 }
 
 // Load reads a model folder: config.json (model_type llama,
@@ -179,7 +180,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	releasePrepared(table)
-	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}}
+	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}, aux: readAuxFiles(dir, o.tokenizerPath)}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)

@@ -104,19 +104,33 @@ func (l *Layer) NewState(batch int) any { return &State{batch: batch} }
 // as HF skips cross-attention layers when there is neither
 // cross_attention_states nor a filled cross-attention cache.
 func (l *Layer) Forward(b Backend, x Value, pos []int, state any) Value {
+	if ts, ok := state.(*TrainState); ok { // whole-sequence training (train.go)
+		return l.forward(b, x, ts.k, ts.v, ts.mask, ts.rows, ts.attnRows)
+	}
 	s, _ := state.(*State)
 	if s == nil || !s.HasImages() {
 		return x
 	}
-	mask, rows := s.rowsFor(pos)                                    // [B, 1, T, Nv], [B, T, 1]
-	rowMask := b.Const(rows)                                        // 1 where the token sees an image
+	mask, rows := s.rowsFor(pos) // [B, 1, T, Nv], [B, T, 1]
+	rowMask := b.Const(rows)     // 1 where the token sees an image
+	var attnRows backend.Value
+	if s.strict {
+		// Strict: tokens that see no image get no image information.
+		attnRows = rowMask
+	}
+	return l.forward(b, x, s.k, s.v, b.Const(mask), rowMask, attnRows)
+}
+
+// forward is the layer given image keys/values k, v [B, KVH, Nv, Dh],
+// the additive mask [B, 1, T, Nv], the row mask [B, T, 1] of the MLP
+// branch and, when not nil, a row mask [B, T, 1] of the attention branch.
+func (l *Layer) forward(b backend.Backend, x, k, v, mask, rowMask, attnRows backend.Value) backend.Value {
 	attnGate := b.Activation(b.Weight(l.AttnGate), backend.ActTanh) // [1]
 	mlpGate := b.Activation(b.Weight(l.MLPGate), backend.ActTanh)   // [1]
 
-	a := l.Attn.Forward(b, l.InputNorm.Forward(b, x), s.k, s.v, b.Const(mask)) // [B, T, D]
-	if s.strict {
-		// Strict: tokens that see no image get no image information.
-		a = b.Mul(a, rowMask)
+	a := l.Attn.Forward(b, l.InputNorm.Forward(b, x), k, v, mask) // [B, T, D]
+	if attnRows != nil {
+		a = b.Mul(a, attnRows)
 	}
 	// HF: hidden = residual + cross_attn_attn_gate.tanh() * hidden.
 	h := b.Add(x, b.Mul(a, attnGate)) // [B, T, D]

@@ -1,0 +1,69 @@
+package fovea
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestNewFromConfig: a fresh model follows HF's init rules (norms 1,
+// biases 0, cross-attention gates 0, other weights N(0, 0.1²) for the
+// tiny configs' initializer_range), one seed gives one model, and it saves
+// and loads back to the same logits.
+func TestNewFromConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"llava_tiny", "mllama_tiny", "llama_tiny"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", name)
+			m, err := NewFromConfig(ctx, dir, 1, WithoutTokenizer())
+			require.NoError(t, err)
+			again, err := NewFromConfig(ctx, dir, 1, WithoutTokenizer())
+			require.NoError(t, err)
+			other, err := NewFromConfig(ctx, dir, 2, WithoutTokenizer())
+			require.NoError(t, err)
+			std := initializerRange(dir)
+			w, w2, w3 := m.Parts().Weights, again.Parts().Weights, other.Parts().Weights
+			require.Equal(t, len(w), len(w2))
+			var sum2 float64
+			var n int
+			for i, nt := range w {
+				require.Equal(t, nt.Tensor.Data, w2[i].Tensor.Data, "one seed, one model: %s", nt.Name)
+				d := nt.Tensor.Data
+				switch {
+				case strings.HasSuffix(nt.Name, "bias"), strings.HasSuffix(nt.Name, "cross_attn_attn_gate"), strings.HasSuffix(nt.Name, "cross_attn_mlp_gate"):
+					for _, v := range d {
+						require.Zero(t, v, nt.Name)
+					}
+				case nt.Tensor.Dims() == 1 && strings.HasSuffix(nt.Name, "norm.weight"):
+					for _, v := range d {
+						require.Equal(t, float32(1), v, nt.Name)
+					}
+				case nt.Tensor.Dims() == 2 && len(d) >= 1024:
+					require.NotEqual(t, d, w3[i].Tensor.Data, "another seed draws other values: %s", nt.Name)
+					for _, v := range d {
+						sum2 += float64(v) * float64(v)
+					}
+					n += len(d)
+				}
+			}
+			got := math.Sqrt(sum2 / float64(n))
+			t.Logf("%s: std of the matrices %.4f (initializer_range %.4f)", name, got, std)
+			require.InDelta(t, std, got, std*0.05)
+
+			out := filepath.Join(t.TempDir(), "fresh")
+			require.NoError(t, m.Save(ctx, out))
+			back, err := Load(ctx, out, WithoutTokenizer())
+			require.NoError(t, err)
+			ids := []int{1, 5, 7, 9}
+			a, err := m.Logits(ctx, ids, nil)
+			require.NoError(t, err)
+			b, err := back.Logits(ctx, ids, nil)
+			require.NoError(t, err)
+			require.LessOrEqual(t, maxDiff(t, a, b), 1e-5)
+		})
+	}
+}
