@@ -1,0 +1,91 @@
+package visionlab
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/stretchr/testify/require"
+)
+
+func tiny() Config {
+	return Config{ImageSize: 48, PatchSize: 16, Width: 16, Layers: 1, Heads: 2, MLP: 32, Batch: 8, LR: 3e-3,
+		TrainImages: 64, HeldOutImages: 20, Seed: 1}
+}
+
+// Patches belong to the column that holds their centre: with 48/16 each
+// patch column is one image column; with 64/8 the columns get 3, 2, 3.
+func TestPooling(t *testing.T) {
+	m, err := NewModel(tiny())
+	require.NoError(t, err)
+	for c := 0; c < 3; c++ {
+		for p := 0; p < 9; p++ {
+			want := float32(0)
+			if p%3 == c {
+				want = 1.0 / 3
+			}
+			require.Equal(t, want, m.pool.Data[c*9+p], "column %d patch %d", c, p)
+		}
+	}
+	c := tiny()
+	c.ImageSize, c.PatchSize = 64, 8
+	m, err = NewModel(c)
+	require.NoError(t, err)
+	cols := []int{0, 0, 0, 1, 1, 2, 2, 2}
+	for p := 0; p < 64; p++ {
+		col := cols[p%8]
+		require.Equal(t, float32(1)/float32(8*map[int]int{0: 3, 1: 2, 2: 3}[col]), m.pool.Data[col*64+p])
+	}
+}
+
+// Targets: present per column, kind and colour only where a shape is.
+func TestMakeData(t *testing.T) {
+	d, err := MakeData(tiny(), shapes.Train, 10)
+	require.NoError(t, err)
+	scenes, err := shapes.Scenes(1, shapes.Train, 10)
+	require.NoError(t, err)
+	require.Len(t, d.Pixels, 10*3*48*48)
+	for i, sc := range scenes {
+		n := 0
+		for c := 0; c < 3; c++ {
+			n += d.Present[i*3+c]
+			if d.Present[i*3+c] == 0 {
+				require.Equal(t, ignore, d.Kind[i*3+c])
+			}
+		}
+		require.Equal(t, len(sc.Shapes), n)
+		for _, s := range sc.Shapes {
+			require.Equal(t, int(s.Kind), d.Kind[i*3+int(s.Column)])
+			require.Equal(t, int(s.Colour), d.Colour[i*3+int(s.Column)])
+		}
+	}
+}
+
+// A few steps on the graph backend lower the loss, and evaluation runs.
+func TestTrainSteps(t *testing.T) {
+	c := tiny()
+	d, err := MakeData(c, shapes.Train, c.TrainImages)
+	require.NoError(t, err)
+	m, err := NewModel(c)
+	require.NoError(t, err)
+	tr, err := NewTrainer(c, m)
+	require.NoError(t, err)
+	defer tr.Close()
+	idx := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	first, err := tr.Step(context.Background(), d, idx, c.LR)
+	require.NoError(t, err)
+	var last float32
+	for i := 0; i < 30; i++ {
+		last, err = tr.Step(context.Background(), d, idx, c.LR)
+		require.NoError(t, err)
+	}
+	require.Less(t, last, first*0.7, "loss %v → %v", first, last)
+	acc := m.Evaluate(d, c.ImageSize)
+	require.Greater(t, acc.Colour, 0.5, "colour is nearly linear in the pixels: %v", acc)
+
+	_, pts, err := Run(context.Background(), c, 300*time.Millisecond, 100*time.Millisecond, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, pts)
+	require.Error(t, Config{}.Validate())
+}
