@@ -117,9 +117,9 @@ func answer(ctx context.Context, m *fovea.Model, imgs []image.Image, question st
 func chatTemplateOf(m *fovea.Model) (tokenizer.ChatTemplate, error) {
 	switch m.Kind() {
 	case fovea.KindLlava:
-		return tokenizer.LLaVA15, nil
+		return tokenizer.Llava15, nil
 	case fovea.KindMllama:
-		return tokenizer.Llama32Vision, nil
+		return tokenizer.Mllama, nil
 	}
 	return "", fmt.Errorf("a %s model cannot answer questions about images", m.Kind())
 }

@@ -18,7 +18,7 @@ import (
 const (
 	tokBOS         = "<|begin_of_text|>"
 	tokEOS         = "<|end_of_text|>"
-	tokImage       = tokenizer.LLaVAImageToken
+	tokImage       = tokenizer.LlavaImageToken
 	tokMllamaImage = tokenizer.MllamaImageToken
 	tokStartHeader = "<|start_header_id|>"
 	tokEndHeader   = "<|end_header_id|>"
@@ -36,7 +36,7 @@ const (
 )
 
 // Chat templates (Jinja, as HF's apply_chat_template runs them). They
-// render exactly what tokenizer.LLaVA15 and tokenizer.Llama32Vision format
+// render exactly what tokenizer.Llava15 and tokenizer.Mllama format
 // for one user turn with the images first, then the answer and its end
 // token for an assistant turn.
 const (
@@ -70,9 +70,9 @@ type chatStyle struct {
 
 func styleOf(fusion string) chatStyle {
 	if fusion == fusionCross {
-		return chatStyle{tokenizer.Llama32Vision, mllamaChatTemplate, tokEOT, false}
+		return chatStyle{tokenizer.Mllama, mllamaChatTemplate, tokEOT, false}
 	}
-	return chatStyle{tokenizer.LLaVA15, llavaChatTemplate, tokEOS, true}
+	return chatStyle{tokenizer.Llava15, llavaChatTemplate, tokEOS, true}
 }
 
 // trainingText is one row as the model sees it in training: the chat
@@ -82,7 +82,7 @@ func (s chatStyle) trainingText(question, answer string, nImages int) (string, e
 	if err != nil {
 		return "", err
 	}
-	if s.template == tokenizer.LLaVA15 {
+	if s.template == tokenizer.Llava15 {
 		return p + " " + answer + s.eos, nil
 	}
 	return p + answer + s.eos, nil

@@ -87,7 +87,7 @@ func buildRows(tok *tokenizer.Tokenizer, scenes []shapes.Scene) ([]int, []row, e
 	var rows []row
 	for i, sc := range scenes {
 		for _, q := range sc.Questions() {
-			text, err := tokenizer.LLaVA15.Format(q.Question, 1)
+			text, err := tokenizer.Llava15.Format(q.Question, 1)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -133,7 +133,7 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 	var corpus []string
 	for _, sc := range trainScenes[:min(500, len(trainScenes))] {
 		for _, q := range sc.Questions() {
-			t, _ := tokenizer.LLaVA15.Format(q.Question, 1)
+			t, _ := tokenizer.Llava15.Format(q.Question, 1)
 			corpus = append(corpus, t+" "+q.Answer)
 		}
 	}
