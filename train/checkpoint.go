@@ -111,6 +111,14 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 			}
 		}
 		t.st.Log = append(t.st.Log, e)
+		if e.HasEval { // refresh the plot with the new eval point
+			if err := os.MkdirAll(t.out, 0o755); err != nil {
+				return nil, err
+			}
+			if err := writeLossPlot(filepath.Join(t.out, LossPlotFile), t.st.Log, t.cfg.Recipe.Stages); err != nil {
+				return nil, fmt.Errorf("train: loss plot: %w", err)
+			}
+		}
 		el := time.Since(t0)
 		if t.OnStep != nil {
 			t.OnStep(StepInfo{LogEntry: e, Total: total, StageName: t.cfg.Recipe.Stages[e.Stage].Name,
