@@ -31,7 +31,7 @@ const (
 type Summary struct {
 	Steps, Total int
 	Stages       []string
-	Trained      map[Group]int // parameters trained per group (last stage)
+	Trained      map[Group]int // parameters trained per group (by any stage that ran)
 	FirstLoss    float64
 	FinalLoss    float64
 	EvalLoss     float64
@@ -153,11 +153,15 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 	if len(t.st.Log) > 0 {
 		sum.FirstLoss, sum.FinalLoss = t.st.Log[0].Loss, t.st.Log[len(t.st.Log)-1].Loss
 	}
-	for g := range t.lrs(max(t.st.Stage, 0)) {
-		for w, wg := range t.groups {
-			if wg == g {
-				sum.Trained[g] += w.Len()
-			}
+	trained := map[Group]bool{} // every group trained by a stage that ran
+	for s := 0; s <= max(t.st.Stage, 0); s++ {
+		for g := range t.lrs(s) {
+			trained[g] = true
+		}
+	}
+	for w, g := range t.groups {
+		if trained[g] {
+			sum.Trained[g] += w.Len()
 		}
 	}
 	sum.Elapsed = time.Since(start)

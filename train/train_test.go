@@ -82,7 +82,7 @@ func TestLLaVATrainsAndResumes(t *testing.T) {
 	again, _ := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
 	require.Equal(t, full, again, "two runs with one seed")
 
-	for _, stop := range []int{2, 5} { // inside stage 1, inside stage 2
+	for _, stop := range []int{2, 3, 5} { // inside stage 1, at its end, inside stage 2
 		out := t.TempDir()
 		first, s1 := f.run(t, f.dir, cfg, out, stop, "")
 		require.True(t, s1.Stopped)
