@@ -130,9 +130,10 @@ func bucketRows(n, positions int) int { return min(max(8, pow2(n)), positions) }
 // ---- LLaVA ----
 
 type llavaArch struct {
-	p     fovea.Parts
-	model *fovea.Model
-	cache map[string]*imageData
+	p        fovea.Parts
+	model    *fovea.Model
+	cache    map[string]*imageData
+	computed int // images encoded (each once)
 }
 
 func (a *llavaArch) group(name string) Group {
@@ -195,6 +196,7 @@ func (a *llavaArch) imageInput(ctx context.Context, path string, visionTrains bo
 		}
 		f := backend.T(feat)
 		d = &imageData{x: f.Reshape(f.Shape[1:]...).Clone()} // [P, F]
+		a.computed++
 	}
 	a.cache[key] = d
 	return d, nil

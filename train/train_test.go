@@ -224,3 +224,35 @@ func TestCheckpointsKeepLastAndBest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "step-000002", filepath.Base(last))
 }
+
+// TestNothingPerStep: over three epochs, each image is encoded once, a
+// graph is compiled once per bucket and reused (fewer compilations than
+// micro-batches), and every graph applies the LM head to fewer rows than
+// the batch has positions.
+func TestNothingPerStep(t *testing.T) {
+	f := newFixture(t, "llava_tiny")
+	m, err := fovea.Load(context.Background(), f.dir, fovea.ForTraining())
+	require.NoError(t, err)
+	cfg := f.config(t, RecipeProjector, 6) // 8 rows, batch 2 × accum 2: 2 steps per epoch
+	tr, err := New(m, f.data, nil, cfg, t.TempDir())
+	require.NoError(t, err)
+	_, err = tr.Run(context.Background(), 0)
+	require.NoError(t, err)
+	a := tr.arch.(*llavaArch)
+	require.Equal(t, 3, a.computed, "three distinct images, each encoded once")
+	micro := 6 * cfg.Accum
+	require.Equal(t, len(tr.graphs), tr.builds, "no bucket compiled twice")
+	require.Less(t, tr.builds, micro)
+	for k := range tr.graphs {
+		require.Less(t, k.rows, cfg.Batch*k.tokens, "LM head on target rows only: %+v", k)
+	}
+	t.Logf("%d micro-batches, %d graphs compiled: %v", micro, tr.builds, keys(tr.graphs))
+}
+
+func keys(m map[bucket]*stepGraph) []bucket {
+	var out []bucket
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -123,6 +123,7 @@ type Trainer struct {
 	opts    map[Group]*graph.AdamW
 	optFor  int // stage the optimizers belong to (-1: none)
 	order   map[int][][]int
+	builds  int // graphs compiled (one per bucket and stage)
 	st      runState
 	out     string
 }
@@ -388,6 +389,7 @@ func (t *Trainer) microBatch(ctx context.Context, exs []*example, stage int, vis
 			return nil, nil, fmt.Errorf("train: building the graph for %d×%d tokens: %w", bsz, tokens, err)
 		}
 		t.graphs[k] = sg
+		t.builds++
 	}
 	if err := sg.bind(bt); err != nil {
 		return nil, nil, fmt.Errorf("train: %w", err)
