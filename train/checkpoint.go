@@ -382,6 +382,9 @@ func (t *Trainer) Restore(ckpt string) error {
 	if string(a) != string(b) {
 		return fmt.Errorf("train: %s was written with another configuration (%s), this run has %s", ckpt, a, b)
 	}
+	if st.Data != t.st.Data {
+		return fmt.Errorf("train: %s was trained on other data (fingerprint %.12s…, this run's data %.12s…): resume with the same -data file", ckpt, st.Data, t.st.Data)
+	}
 	src, err := safetensors.Open(filepath.Join(ckpt, OptimizerFile))
 	if err != nil {
 		return fmt.Errorf("train: %w", err)

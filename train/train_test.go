@@ -256,3 +256,23 @@ func keys(m map[bucket]*stepGraph) []bucket {
 	}
 	return out
 }
+
+// TestResumeRefusesOtherData: resuming with another data file (or another
+// configuration) is an error, not a silently different run.
+func TestResumeRefusesOtherData(t *testing.T) {
+	f := newFixture(t, "llava_tiny")
+	cfg := f.config(t, RecipeProjector, 4)
+	out := t.TempDir()
+	_, _ = f.run(t, f.dir, cfg, out, 2, "")
+	ckpt, err := LatestCheckpoint(out)
+	require.NoError(t, err)
+	m, err := fovea.Load(context.Background(), ckpt, fovea.ForTraining())
+	require.NoError(t, err)
+	tr, err := New(m, f.eval, nil, cfg, out) // the eval file as training data
+	require.NoError(t, err)
+	require.ErrorContains(t, tr.Restore(ckpt), "trained on other data")
+	cfg.Seed++
+	tr, err = New(m, f.data, nil, cfg, out)
+	require.NoError(t, err)
+	require.ErrorContains(t, tr.Restore(ckpt), "another configuration")
+}

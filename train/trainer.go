@@ -2,6 +2,9 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -141,6 +144,31 @@ type runState struct {
 	// OptSteps is each group's AdamW step count (moments are in
 	// optimizer.safetensors).
 	OptSteps map[Group]int `json:"opt_steps"`
+	// Data fingerprints the tokenized training rows: a resumed run must
+	// see the same data for its data position to mean the same rows.
+	Data string `json:"data"`
+}
+
+// fingerprint hashes the tokenized rows (ids, labels, images) in order.
+func fingerprint(exs []*example) string {
+	h := sha256.New()
+	var buf [8]byte
+	put := func(v int) {
+		binary.LittleEndian.PutUint64(buf[:], uint64(v))
+		h.Write(buf[:])
+	}
+	for _, e := range exs {
+		put(len(e.ids))
+		for i := range e.ids {
+			put(e.ids[i])
+			put(e.labels[i])
+		}
+		for _, p := range e.images {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // New prepares a run: tokenizes the data with the model's chat template
@@ -198,7 +226,7 @@ func New(m *fovea.Model, data, eval *Dataset, cfg Config, out string) (*Trainer,
 	for _, e := range t.data {
 		t.lengths = append(t.lengths, len(e.ids))
 	}
-	t.st = runState{Best: math.Inf(1), Config: cfg, OptSteps: map[Group]int{}}
+	t.st = runState{Best: math.Inf(1), Config: cfg, OptSteps: map[Group]int{}, Data: fingerprint(t.data)}
 	return t, nil
 }
 
