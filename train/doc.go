@@ -34,7 +34,7 @@
 // at 0, so it equals its text-only decoder. Built-ins: projector (stage
 // 1: projector at 1e-3), full (stage 2: projector and decoder at 2e-5),
 // llava (both), pretrain-text (decoder) and pretrain-vision (vision
-// encoder and projector; LLaVA only). Each stage has its own AdamW
+// encoder and projector). Each stage has its own AdamW
 // (weight decay 0 by default) and schedule: linear warmup over 3 % of the
 // stage, then cosine to 10 % of the peak; Config.Steps splits a total over
 // the stages in proportion to their lengths. Gradients are accumulated
@@ -73,8 +73,11 @@
 // and the cross-attention layers get a crossattn.TrainState (image keys
 // and values as graph nodes, masks as graph inputs). A sequence without
 // images in an Mllama batch passes the cross-attention layers unchanged,
-// as HF's text-only forward skips them. Training the Mllama vision
-// encoder is not supported.
+// as HF's text-only forward skips them. When the Mllama vision encoder
+// trains, the pixels and its attention mask are graph inputs
+// (vision.MllamaVision.ForwardValues) and the images' aspect ratio ids are
+// part of the bucket (they select rows of the tile embeddings inside the
+// graph), so varied image shapes compile more graphs.
 //
 // # Data
 //

@@ -82,15 +82,10 @@ func TestRecipes(t *testing.T) {
 	require.ErrorContains(t, err, "no stages")
 }
 
-// TestMllamaVisionRefused: a recipe that trains Mllama's vision encoder
-// is refused before the run starts.
-func TestMllamaVisionRefused(t *testing.T) {
+// TestUntrainableModelsRefused: a model whose weights were released for
+// inference, or one without a tokenizer, is refused before the run.
+func TestUntrainableModelsRefused(t *testing.T) {
 	f := newFixture(t, "mllama_tiny")
-	m, err := fovea.Load(context.Background(), f.dir, fovea.ForTraining())
-	require.NoError(t, err)
-	_, err = New(m, f.data, nil, f.config(t, RecipePretrainVision, 2), t.TempDir())
-	require.ErrorContains(t, err, "training the Mllama vision encoder is not supported")
-	// A model whose weights were released for inference is refused too.
 	packed, err := fovea.Load(context.Background(), f.dir)
 	require.NoError(t, err)
 	_, err = New(packed, f.data, nil, f.config(t, RecipeProjector, 2), t.TempDir())

@@ -145,7 +145,7 @@ func requireFrozen(t *testing.T, before, after map[string][]float32, group func(
 // TestStagesFreeze: after a stage only the tensors of its groups
 // changed and every other tensor is bit-identical: the projector stage
 // (LLaVA; Mllama, where the cross-attention layers train too and the
-// text-only decoder is kept bit for bit), pretrain-vision and
+// text-only decoder is kept bit for bit), pretrain-vision (both) and
 // pretrain-text (LLaVA).
 func TestStagesFreeze(t *testing.T) {
 	for _, c := range []struct {
@@ -155,6 +155,7 @@ func TestStagesFreeze(t *testing.T) {
 		{"llava_tiny", RecipeProjector, []Group{Projector}},
 		{"mllama_tiny", RecipeProjector, []Group{Projector, CrossAttn}},
 		{"llava_tiny", RecipePretrainVision, []Group{Vision, Projector}},
+		{"mllama_tiny", RecipePretrainVision, []Group{Vision, Projector, CrossAttn}},
 		{"llava_tiny", RecipePretrainText, []Group{Decoder}},
 	} {
 		t.Run(c.golden+"/"+c.recipe, func(t *testing.T) {

@@ -197,13 +197,6 @@ func New(m *fovea.Model, data, eval *Dataset, cfg Config, out string) (*Trainer,
 	default:
 		return nil, fmt.Errorf("train: a %s model cannot be trained by this package (LLaVA and Mllama can)", p.Kind)
 	}
-	if _, ok := t.arch.(*mllamaArch); ok {
-		for i, s := range cfg.Recipe.Stages {
-			if _, v := s.LR[Vision]; v {
-				return nil, fmt.Errorf("train: recipe %q stage %d (%s) trains the vision group: training the Mllama vision encoder is not supported", cfg.Recipe.Name, i, s.Name)
-			}
-		}
-	}
 	if p.Tokenizer == nil {
 		return nil, errors.New("train: the model folder has no tokenizer (tokenizer.json): the data cannot be tokenized")
 	}
@@ -401,7 +394,9 @@ func (t *Trainer) microBatch(ctx context.Context, exs []*example, stage int, vis
 	}
 	bsz := t.cfg.Batch
 	tokens := bucketTokens(longest, t.maxLen())
-	k := bucket{stage: stage, tokens: tokens, slots: t.arch.slots(exs), rows: bucketRows(targets, bsz*tokens)}
+	slots := t.arch.slots(exs)
+	k := bucket{stage: stage, tokens: tokens, slots: slots, rows: bucketRows(targets, bsz*tokens),
+		aspect: t.arch.aspect(imgs, slots, bsz, visionTrains)}
 	bt, err := t.arch.layout(exs, imgs, k, bsz)
 	if err != nil {
 		return nil, nil, err
