@@ -74,10 +74,9 @@
 // and values as graph nodes, masks as graph inputs). A sequence without
 // images in an Mllama batch passes the cross-attention layers unchanged,
 // as HF's text-only forward skips them. When the Mllama vision encoder
-// trains, the pixels and its attention mask are graph inputs
-// (vision.MllamaVision.ForwardValues) and the images' aspect ratio ids are
-// part of the bucket (they select rows of the tile embeddings inside the
-// graph), so varied image shapes compile more graphs.
+// trains, the pixels, its attention mask and the aspect ratio ids of the
+// tile-embedding lookups (found with graph.EmbeddingsOf) are graph inputs
+// rebound per batch (vision.MllamaVision.ForwardValues).
 //
 // # Data
 //

@@ -55,9 +55,6 @@ func (e *example) targets() int {
 // bucket is the static shape of one compiled graph.
 type bucket struct {
 	stage, tokens, slots, rows int
-	// aspect lists the aspect ratio ids of the B·S image slots when the
-	// Mllama vision encoder trains (they are fixed in its graph).
-	aspect string
 }
 
 // stepGraph is one compiled training graph, reused for every batch of its
@@ -69,9 +66,10 @@ type stepGraph struct {
 	splice backend.Value // LLaVA: GatherRows placing text and image rows
 	feats  backend.Value // Const: image features or pixels
 	masks  crossattn.TrainInputs
-	vmask  backend.Value // Mllama vision attention mask (vision training)
-	rows   backend.Value // GatherRows of the positions with a target
-	logits backend.Value // [R, V]
+	vmask  backend.Value   // Mllama vision attention mask (vision training)
+	tileID []backend.Value // Mllama tile-embedding lookups (vision training)
+	rows   backend.Value   // GatherRows of the positions with a target
+	logits backend.Value   // [R, V]
 	loss   backend.Value
 	params []graph.Param
 }
@@ -82,6 +80,7 @@ type batch struct {
 	feats                      *tensor.Tensor
 	masks                      *crossattn.TrainMasks
 	vmask                      *tensor.Tensor
+	aspect                     []int // aspect ratio id per image slot
 	tokens, ntargets           int
 }
 
@@ -96,12 +95,9 @@ type arch interface {
 	// build makes the graph of a bucket for batch size B.
 	build(g *graph.Backend, k bucket, bsz int, visionTrains bool) (*stepGraph, error)
 	// layout fills a batch for bucket k.
-	layout(exs []*example, imgs [][]*imageData, k bucket, bsz int) (*batch, error)
+	layout(exs []*example, imgs [][]*imageData, k bucket, bsz int, visionTrains bool) (*batch, error)
 	// slots is the number of image slots a batch needs.
 	slots(exs []*example) int
-	// aspect is bucket.aspect for a batch (empty unless the Mllama
-	// vision encoder trains).
-	aspect(imgs [][]*imageData, slots, bsz int, visionTrains bool) string
 	// expand turns rendered ids into the decoder sequence.
 	expand(ids, labels []int) ([]int, []int)
 }
@@ -169,8 +165,6 @@ func (a *llavaArch) expand(ids, labels []int) ([]int, []int) {
 	}
 	return oi, ol
 }
-
-func (a *llavaArch) aspect([][]*imageData, int, int, bool) string { return "" }
 
 func (a *llavaArch) slots(exs []*example) int {
 	n := 0
@@ -310,7 +304,7 @@ func layoutText(exs []*example, k bucket, bsz int, imageToken int) *batch {
 	return bt
 }
 
-func (a *llavaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int) (*batch, error) {
+func (a *llavaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int, _ bool) (*batch, error) {
 	bt := layoutText(exs, k, bsz, a.p.ImageToken)
 	n := bsz * k.tokens
 	bt.splice = make([]int, n)
@@ -435,23 +429,6 @@ func (a *mllamaArch) pixelShape() []int {
 	return []int{c.MaxNumTiles, c.NumChannels, c.ImageSize, c.ImageSize}
 }
 
-// aspect lists the aspect ratio ids of every image slot (0: no image).
-func (a *mllamaArch) aspect(imgs [][]*imageData, slots, bsz int, visionTrains bool) string {
-	if !visionTrains {
-		return ""
-	}
-	ids := make([]string, bsz*slots)
-	for i := range ids {
-		ids[i] = "0"
-	}
-	for b, row := range imgs {
-		for i, im := range row {
-			ids[b*slots+i] = strconv.Itoa(im.aspectID)
-		}
-	}
-	return strings.Join(ids, ",")
-}
-
 func (a *mllamaArch) build(g *graph.Backend, k bucket, bsz int, visionTrains bool) (*stepGraph, error) {
 	dec := a.p.Decoder
 	d := dec.Config().HiddenSize
@@ -462,21 +439,18 @@ func (a *mllamaArch) build(g *graph.Backend, k bucket, bsz int, visionTrains boo
 	var vis backend.Value
 	if visionTrains {
 		sg.feats = g.Const(tensor.New(append([]int{bsz, k.slots}, a.pixelShape()...)...)) // [B, S, tiles, C, S, S]
-		var ids []int
-		for _, f := range strings.Split(k.aspect, ",") {
-			id, err := strconv.Atoi(f)
-			if err != nil {
-				return nil, fmt.Errorf("train: bucket aspect ids %q", k.aspect)
-			}
-			ids = append(ids, id)
-		}
 		l := is[0] * a.paddedTokens()
 		sg.vmask = g.Const(tensor.New(bsz*k.slots, 1, l, l))
-		out, err := a.p.MllamaVision.ForwardValues(g, sg.feats, ids, sg.vmask)
+		tower := a.p.MllamaVision
+		out, err := tower.ForwardValues(g, sg.feats, make([]int, bsz*k.slots), sg.vmask)
 		if err != nil {
 			return nil, err
 		}
 		vis = out.Output // [B, S, tiles, P+1, Dv]
+		// The tile embeddings look up the aspect ratio ids: rebound per batch.
+		for _, table := range []*tensor.Tensor{tower.PreTileEmbedding.Embedding, tower.PositionEmbedding.TileEmbedding, tower.PostTileEmbedding.Embedding} {
+			sg.tileID = append(sg.tileID, g.EmbeddingsOf(g.Weight(table))...)
+		}
 	} else {
 		sg.feats = g.Const(tensor.New(append([]int{bsz, k.slots}, is...)...)) // [B, S, tiles, P+1, Dv]
 		vis = sg.feats
@@ -499,12 +473,18 @@ func (a *mllamaArch) paddedTokens() int {
 	return c.PaddedTileTokens()
 }
 
-func (a *mllamaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int) (*batch, error) {
+func (a *mllamaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int, visionTrains bool) (*batch, error) {
 	bt := layoutText(exs, k, bsz, -1)
 	is := a.imageShape()
 	one := is
-	if k.aspect != "" { // the vision encoder trains: pixels and its mask
+	if visionTrains { // the vision encoder trains: pixels, its mask and the aspect ratio ids
 		one = a.pixelShape()
+		bt.aspect = make([]int, bsz*k.slots)
+		for b, row := range imgs {
+			for i, im := range row {
+				bt.aspect[b*k.slots+i] = im.aspectID
+			}
+		}
 		tileMasks := make([][][]int, bsz)
 		for b := range tileMasks {
 			tileMasks[b] = make([][]int, k.slots)
@@ -566,6 +546,11 @@ func (sg *stepGraph) bind(bt *batch) error {
 	if sg.vmask != nil {
 		if err := g.SetConst(sg.vmask, bt.vmask); err != nil {
 			return err
+		}
+		for _, v := range sg.tileID {
+			if err := g.SetIDs(v, bt.aspect); err != nil {
+				return err
+			}
 		}
 	}
 	if bt.masks != nil {

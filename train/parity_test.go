@@ -50,11 +50,11 @@ func trainingLogits(t *testing.T, a arch, ids []int, images []string, visionTrai
 		require.NoError(t, err)
 		imgs = append(imgs, d)
 	}
-	k := bucket{tokens: len(ids), slots: 1, rows: len(ids), aspect: a.aspect([][]*imageData{imgs}, 1, 1, visionTrains)}
+	k := bucket{tokens: len(ids), slots: 1, rows: len(ids)}
 	g := graph.New(graph.Options{Trainable: func(*tensor.Tensor) bool { return false }})
 	sg, err := a.build(g, k, 1, visionTrains)
 	require.NoError(t, err)
-	bt, err := a.layout([]*example{e}, [][]*imageData{imgs}, k, 1)
+	bt, err := a.layout([]*example{e}, [][]*imageData{imgs}, k, 1, visionTrains)
 	require.NoError(t, err)
 	require.NoError(t, sg.bind(bt))
 	require.NoError(t, sg.m.Run(ctx))

@@ -394,10 +394,8 @@ func (t *Trainer) microBatch(ctx context.Context, exs []*example, stage int, vis
 	}
 	bsz := t.cfg.Batch
 	tokens := bucketTokens(longest, t.maxLen())
-	slots := t.arch.slots(exs)
-	k := bucket{stage: stage, tokens: tokens, slots: slots, rows: bucketRows(targets, bsz*tokens),
-		aspect: t.arch.aspect(imgs, slots, bsz, visionTrains)}
-	bt, err := t.arch.layout(exs, imgs, k, bsz)
+	k := bucket{stage: stage, tokens: tokens, slots: t.arch.slots(exs), rows: bucketRows(targets, bsz*tokens)}
+	bt, err := t.arch.layout(exs, imgs, k, bsz, visionTrains)
 	if err != nil {
 		return nil, nil, err
 	}
