@@ -65,6 +65,11 @@ func TestSaveGoldenRoundTrip(t *testing.T) {
 				saved, err := safetensors.Open(filepath.Join(out, WeightsFile))
 				require.NoError(t, err)
 				defer saved.Close()
+				wantFile, err := os.ReadFile(filepath.Join(g.dir, WeightsFile))
+				require.NoError(t, err)
+				gotFile, err := os.ReadFile(filepath.Join(out, WeightsFile))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(wantFile, gotFile), "the saved file is byte for byte the file HF wrote")
 				require.Equal(t, orig.Names(), saved.Names())
 				require.Equal(t, map[string]string{"format": "pt"}, saved.Metadata())
 				for _, n := range orig.Names() {
@@ -127,4 +132,21 @@ func TestSaveReplacesAtomically(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	require.ErrorIs(t, m.Save(cancelled, filepath.Join(parent, "c")), context.Canceled)
+}
+
+// TestSaveWritesLegacyLLaVANames: a LLaVA folder in the newer HF layout
+// (model.language_model.*, lm_head.*) is saved in the legacy layout that
+// every transformers version loads, byte for byte the golden file.
+func TestSaveWritesLegacyLLaVANames(t *testing.T) {
+	ctx := context.Background()
+	dir := copyCase(t, "llava_tiny", newLayout)
+	m, err := Load(ctx, dir, WithoutTokenizer())
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "legacy")
+	require.NoError(t, m.Save(ctx, out))
+	want, err := os.ReadFile(filepath.Join("testdata", "llava_tiny", WeightsFile))
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(out, WeightsFile))
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want, got))
 }

@@ -35,6 +35,17 @@
 // SetImages replaces any earlier image set (HF's appending of a second
 // image set mid-conversation is not supported).
 //
+// # Training
+//
+// For whole-sequence training on the graph backend (package train),
+// SetTrainImages puts a TrainState into each cross-attention layer's slot
+// of a decoder.NewTrainState: the image keys and values are graph nodes
+// computed from the projector output (so gradients reach the projector),
+// and the masks are graph inputs a trainer rebinds per batch (BatchMasks
+// builds them for a batch: image slots a sequence does not use are
+// masked, and a sequence without images passes the layers unchanged).
+// Layer.Forward runs the same code in both cases (layer.forward).
+//
 // # Masks
 //
 // TokenMask is HF's cross_attention_mask [B, T, N, tiles] (0/1).

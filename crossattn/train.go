@@ -41,6 +41,9 @@ type TrainMasks struct {
 // tokens each: rows[b] is sequence b's TokenMask (batch 1, T tokens, at
 // most `images` images; nil for a sequence without images). Image slots a
 // sequence does not use are masked; their image states should be zero.
+// HF's rule for tokens that see no image (an all-zero mask row: uniform
+// attention) then spreads over the unused slots too; in HF mode such rows
+// exist only before a sequence's first image token.
 func BatchMasks(rows []*TokenMask, tokens, images, tiles, patches int, strict bool) (*TrainMasks, error) {
 	if len(rows) == 0 || tokens < 1 || images < 1 || tiles < 1 || patches < 1 {
 		return nil, fmt.Errorf("crossattn: BatchMasks of %d sequences, %d tokens, %d images × %d tiles × %d patches",

@@ -31,7 +31,7 @@ const (
 type Summary struct {
 	Steps, Total int
 	Stages       []string
-	Trained      map[Group]int // parameters trained per group (last stage)
+	Trained      map[Group]int // parameters trained per group (by any stage that ran)
 	FirstLoss    float64
 	FinalLoss    float64
 	EvalLoss     float64
@@ -111,6 +111,14 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 			}
 		}
 		t.st.Log = append(t.st.Log, e)
+		if e.HasEval { // refresh the plot with the new eval point
+			if err := os.MkdirAll(t.out, 0o755); err != nil {
+				return nil, err
+			}
+			if err := writeLossPlot(filepath.Join(t.out, LossPlotFile), t.st.Log, t.cfg.Recipe.Stages); err != nil {
+				return nil, fmt.Errorf("train: loss plot: %w", err)
+			}
+		}
 		el := time.Since(t0)
 		if t.OnStep != nil {
 			t.OnStep(StepInfo{LogEntry: e, Total: total, StageName: t.cfg.Recipe.Stages[e.Stage].Name,
@@ -145,11 +153,15 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 	if len(t.st.Log) > 0 {
 		sum.FirstLoss, sum.FinalLoss = t.st.Log[0].Loss, t.st.Log[len(t.st.Log)-1].Loss
 	}
-	for g := range t.lrs(max(t.st.Stage, 0)) {
-		for w, wg := range t.groups {
-			if wg == g {
-				sum.Trained[g] += w.Len()
-			}
+	trained := map[Group]bool{} // every group trained by a stage that ran
+	for s := 0; s <= max(t.st.Stage, 0); s++ {
+		for g := range t.lrs(s) {
+			trained[g] = true
+		}
+	}
+	for w, g := range t.groups {
+		if trained[g] {
+			sum.Trained[g] += w.Len()
 		}
 	}
 	sum.Elapsed = time.Since(start)
@@ -369,6 +381,9 @@ func (t *Trainer) Restore(ckpt string) error {
 	b, _ := json.Marshal(t.cfg)
 	if string(a) != string(b) {
 		return fmt.Errorf("train: %s was written with another configuration (%s), this run has %s", ckpt, a, b)
+	}
+	if st.Data != t.st.Data {
+		return fmt.Errorf("train: %s was trained on other data (fingerprint %.12s…, this run's data %.12s…): resume with the same -data file", ckpt, st.Data, t.st.Data)
 	}
 	src, err := safetensors.Open(filepath.Join(ckpt, OptimizerFile))
 	if err != nil {

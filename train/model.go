@@ -66,8 +66,10 @@ type stepGraph struct {
 	splice backend.Value // LLaVA: GatherRows placing text and image rows
 	feats  backend.Value // Const: image features or pixels
 	masks  crossattn.TrainInputs
-	rows   backend.Value // GatherRows of the positions with a target
-	logits backend.Value // [R, V]
+	vmask  backend.Value   // Mllama vision attention mask (vision training)
+	tileID []backend.Value // Mllama tile-embedding lookups (vision training)
+	rows   backend.Value   // GatherRows of the positions with a target
+	logits backend.Value   // [R, V]
 	loss   backend.Value
 	params []graph.Param
 }
@@ -77,6 +79,8 @@ type batch struct {
 	ids, splice, rows, targets []int
 	feats                      *tensor.Tensor
 	masks                      *crossattn.TrainMasks
+	vmask                      *tensor.Tensor
+	aspect                     []int // aspect ratio id per image slot
 	tokens, ntargets           int
 }
 
@@ -91,7 +95,7 @@ type arch interface {
 	// build makes the graph of a bucket for batch size B.
 	build(g *graph.Backend, k bucket, bsz int, visionTrains bool) (*stepGraph, error)
 	// layout fills a batch for bucket k.
-	layout(exs []*example, imgs [][]*imageData, k bucket, bsz int) (*batch, error)
+	layout(exs []*example, imgs [][]*imageData, k bucket, bsz int, visionTrains bool) (*batch, error)
 	// slots is the number of image slots a batch needs.
 	slots(exs []*example) int
 	// expand turns rendered ids into the decoder sequence.
@@ -102,6 +106,8 @@ type arch interface {
 type imageData struct {
 	x        *tensor.Tensor // features or pixels, without the batch dims
 	numTiles int            // Mllama: real tiles
+	aspectID int            // Mllama: aspect ratio id (1-based)
+	tileMask []int          // Mllama: aspect ratio mask [tiles]
 }
 
 func pow2(n int) int {
@@ -130,9 +136,10 @@ func bucketRows(n, positions int) int { return min(max(8, pow2(n)), positions) }
 // ---- LLaVA ----
 
 type llavaArch struct {
-	p     fovea.Parts
-	model *fovea.Model
-	cache map[string]*imageData
+	p        fovea.Parts
+	model    *fovea.Model
+	cache    map[string]*imageData
+	computed int // images encoded (each once)
 }
 
 func (a *llavaArch) group(name string) Group {
@@ -195,6 +202,7 @@ func (a *llavaArch) imageInput(ctx context.Context, path string, visionTrains bo
 		}
 		f := backend.T(feat)
 		d = &imageData{x: f.Reshape(f.Shape[1:]...).Clone()} // [P, F]
+		a.computed++
 	}
 	a.cache[key] = d
 	return d, nil
@@ -296,7 +304,7 @@ func layoutText(exs []*example, k bucket, bsz int, imageToken int) *batch {
 	return bt
 }
 
-func (a *llavaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int) (*batch, error) {
+func (a *llavaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int, _ bool) (*batch, error) {
 	bt := layoutText(exs, k, bsz, a.p.ImageToken)
 	n := bsz * k.tokens
 	bt.splice = make([]int, n)
@@ -335,11 +343,11 @@ func (a *llavaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz in
 // ---- Mllama ----
 
 type mllamaArch struct {
-	p     fovea.Parts
-	model *fovea.Model
-	cross map[int]bool
-	cache map[string]*imageData
-	tiles int
+	p        fovea.Parts
+	model    *fovea.Model
+	cross    map[int]bool
+	cache    map[string]*imageData
+	computed int // images encoded (each once)
 }
 
 func (a *mllamaArch) group(name string) Group {
@@ -368,10 +376,8 @@ func (a *mllamaArch) slots(exs []*example) int {
 }
 
 func (a *mllamaArch) imageInput(ctx context.Context, path string, visionTrains bool) (*imageData, error) {
-	if visionTrains {
-		return nil, fmt.Errorf("train: training the Mllama vision encoder is not supported (freeze the vision group)")
-	}
-	if d, ok := a.cache[path]; ok {
+	key := strconv.FormatBool(visionTrains) + ":" + path
+	if d, ok := a.cache[key]; ok {
 		return d, nil
 	}
 	img, err := fovea.LoadImage(path)
@@ -386,45 +392,70 @@ func (a *mllamaArch) imageInput(ctx context.Context, path string, visionTrains b
 	if in == nil {
 		return nil, fmt.Errorf("train: Mllama preprocessing gave no aspect ratio inputs")
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	e := backend.Eager{}
 	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
 	if err := a.p.MllamaVision.CheckInput(vin); err != nil {
 		return nil, err
 	}
-	out := backend.T(a.p.MllamaVision.Forward(e, vin).Output) // [1, 1, tiles, P+1, Dv]
-	nt := 0
-	for _, v := range in.AspectRatioMask[0][0] {
-		nt += v
+	d := &imageData{aspectID: in.AspectRatioIDs[0][0], tileMask: in.AspectRatioMask[0][0]}
+	for _, v := range d.tileMask {
+		d.numTiles += v
 	}
 	if in.NumTiles != nil {
-		nt = in.NumTiles[0][0]
+		d.numTiles = in.NumTiles[0][0]
 	}
-	d := &imageData{x: out.Reshape(out.Shape[2:]...).Clone(), numTiles: nt} // [tiles, P+1, Dv]
-	a.tiles = out.Shape[2]
-	a.cache[path] = d
+	if visionTrains {
+		d.x = px.Values.Reshape(px.Values.Shape[2:]...) // [tiles, C, S, S]
+	} else {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out := backend.T(a.p.MllamaVision.Forward(backend.Eager{}, vin).Output) // [1, 1, tiles, P+1, Dv]
+		d.x = out.Reshape(out.Shape[2:]...).Clone()                             // [tiles, P+1, Dv]
+		a.computed++
+	}
+	a.cache[key] = d
 	return d, nil
 }
 
+// imageShape is one image's cached vision output [tiles, P+1, Dv].
 func (a *mllamaArch) imageShape() []int {
 	c := a.p.MllamaVision.Config()
-	return []int{max(a.tiles, 1), a.p.MllamaVision.TileTokens(), c.VisionOutputDim}
+	return []int{c.MaxNumTiles, a.p.MllamaVision.TileTokens(), c.VisionOutputDim}
+}
+
+// pixelShape is one image's pixels [tiles, C, S, S].
+func (a *mllamaArch) pixelShape() []int {
+	c := a.p.MllamaVision.Config()
+	return []int{c.MaxNumTiles, c.NumChannels, c.ImageSize, c.ImageSize}
 }
 
 func (a *mllamaArch) build(g *graph.Backend, k bucket, bsz int, visionTrains bool) (*stepGraph, error) {
-	if visionTrains {
-		return nil, fmt.Errorf("train: training the Mllama vision encoder is not supported (freeze the vision group)")
-	}
 	dec := a.p.Decoder
 	d := dec.Config().HiddenSize
 	sg := &stepGraph{g: g}
 	sg.ids = g.Embedding(g.Weight(dec.EmbedTokens), make([]int, bsz*k.tokens)) // [B·T, D]
 	x := g.Reshape(sg.ids, bsz, k.tokens, d)                                   // [B, T, D]
 	is := a.imageShape()
-	sg.feats = g.Const(tensor.New(append([]int{bsz, k.slots}, is...)...)) // [B, S, tiles, P+1, Dv]
-	states := a.p.MllamaProjector.Forward(g, sg.feats)                    // [B, S·tiles·(P+1), D]
+	var vis backend.Value
+	if visionTrains {
+		sg.feats = g.Const(tensor.New(append([]int{bsz, k.slots}, a.pixelShape()...)...)) // [B, S, tiles, C, S, S]
+		l := is[0] * a.paddedTokens()
+		sg.vmask = g.Const(tensor.New(bsz*k.slots, 1, l, l))
+		tower := a.p.MllamaVision
+		out, err := tower.ForwardValues(g, sg.feats, make([]int, bsz*k.slots), sg.vmask)
+		if err != nil {
+			return nil, err
+		}
+		vis = out.Output // [B, S, tiles, P+1, Dv]
+		// The tile embeddings look up the aspect ratio ids: rebound per batch.
+		for _, table := range []*tensor.Tensor{tower.PreTileEmbedding.Embedding, tower.PositionEmbedding.TileEmbedding, tower.PostTileEmbedding.Embedding} {
+			sg.tileID = append(sg.tileID, g.EmbeddingsOf(g.Weight(table))...)
+		}
+	} else {
+		sg.feats = g.Const(tensor.New(append([]int{bsz, k.slots}, is...)...)) // [B, S, tiles, P+1, Dv]
+		vis = sg.feats
+	}
+	states := a.p.MllamaProjector.Forward(g, vis) // [B, S·tiles·(P+1), D]
 	nv := k.slots * is[0] * is[1]
 	sg.masks = crossattn.TrainInputs{
 		Mask: g.Const(tensor.New(bsz, 1, k.tokens, nv)), Rows: g.Const(tensor.New(bsz, k.tokens, 1)),
@@ -435,11 +466,39 @@ func (a *mllamaArch) build(g *graph.Backend, k bucket, bsz int, visionTrains boo
 	})
 }
 
-func (a *mllamaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int) (*batch, error) {
+// paddedTokens is the vision encoder's tokens per tile after padding (the
+// attention mask's tile stride).
+func (a *mllamaArch) paddedTokens() int {
+	c := a.p.MllamaVision.Config()
+	return c.PaddedTileTokens()
+}
+
+func (a *mllamaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz int, visionTrains bool) (*batch, error) {
 	bt := layoutText(exs, k, bsz, -1)
 	is := a.imageShape()
-	per := is[0] * is[1] * is[2]
-	bt.feats = tensor.New(append([]int{bsz, k.slots}, is...)...)
+	one := is
+	if visionTrains { // the vision encoder trains: pixels, its mask and the aspect ratio ids
+		one = a.pixelShape()
+		bt.aspect = make([]int, bsz*k.slots)
+		for b, row := range imgs {
+			for i, im := range row {
+				bt.aspect[b*k.slots+i] = im.aspectID
+			}
+		}
+		tileMasks := make([][][]int, bsz)
+		for b := range tileMasks {
+			tileMasks[b] = make([][]int, k.slots)
+			for i := range tileMasks[b] {
+				tileMasks[b][i] = make([]int, is[0])
+				if b < len(imgs) && i < len(imgs[b]) {
+					copy(tileMasks[b][i], imgs[b][i].tileMask)
+				}
+			}
+		}
+		bt.vmask = vision.MllamaAspectRatioMask(tileMasks, a.p.MllamaVision.TileTokens(), a.paddedTokens())
+	}
+	per := tensor.Numel(one)
+	bt.feats = tensor.New(append([]int{bsz, k.slots}, one...)...)
 	masks := make([]*crossattn.TokenMask, bsz)
 	for b, e := range exs {
 		if len(imgs[b]) == 0 {
@@ -483,6 +542,16 @@ func (sg *stepGraph) bind(bt *batch) error {
 		}
 	} else if err := g.SetConst(sg.feats, tensor.New(g.Shape(sg.feats)...)); err != nil {
 		return err
+	}
+	if sg.vmask != nil {
+		if err := g.SetConst(sg.vmask, bt.vmask); err != nil {
+			return err
+		}
+		for _, v := range sg.tileID {
+			if err := g.SetIDs(v, bt.aspect); err != nil {
+				return err
+			}
+		}
 	}
 	if bt.masks != nil {
 		for _, p := range []struct {

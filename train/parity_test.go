@@ -54,7 +54,7 @@ func trainingLogits(t *testing.T, a arch, ids []int, images []string, visionTrai
 	g := graph.New(graph.Options{Trainable: func(*tensor.Tensor) bool { return false }})
 	sg, err := a.build(g, k, 1, visionTrains)
 	require.NoError(t, err)
-	bt, err := a.layout([]*example{e}, [][]*imageData{imgs}, k, 1)
+	bt, err := a.layout([]*example{e}, [][]*imageData{imgs}, k, 1, visionTrains)
 	require.NoError(t, err)
 	require.NoError(t, sg.bind(bt))
 	require.NoError(t, sg.m.Run(ctx))
@@ -104,10 +104,12 @@ func TestTrainingGraphMatchesInference(t *testing.T) {
 		ids := goldenInts(t, st, "input_ids")
 		want, err := st.Float32("logits")
 		require.NoError(t, err)
-		a := &mllamaArch{p: m.Parts(), model: m, cross: map[int]bool{1: true, 3: true}, cache: map[string]*imageData{}}
-		got := trainingLogits(t, a, ids, []string{filepath.Join(dir, "image.png")}, false)
-		d := maxRowDiff(want, got, len(ids)-1)
-		t.Logf("mllama_tiny: max |Δ| vs HF = %.3g", d)
-		require.LessOrEqual(t, d, parityTol)
+		for _, visionTrains := range []bool{false, true} {
+			a := &mllamaArch{p: m.Parts(), model: m, cross: map[int]bool{1: true, 3: true}, cache: map[string]*imageData{}}
+			got := trainingLogits(t, a, ids, []string{filepath.Join(dir, "image.png")}, visionTrains)
+			d := maxRowDiff(want, got, len(ids)-1)
+			t.Logf("mllama_tiny (vision encoder on the graph: %v): max |Δ| vs HF = %.3g", visionTrains, d)
+			require.LessOrEqual(t, d, parityTol)
+		}
 	})
 }

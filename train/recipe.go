@@ -33,7 +33,7 @@ func Groups() []Group { return []Group{Vision, Projector, Decoder, CrossAttn} }
 const (
 	DefaultProjectorLR = 1e-3
 	DefaultDecoderLR   = 2e-5
-	DefaultVisionLR    = 2e-6
+	DefaultVisionLR    = 5e-5 // nanoVLM's backbone rate
 	DefaultCrossAttnLR = 1e-4
 )
 
@@ -143,7 +143,7 @@ func Builtin(name string) (Recipe, error) {
 	case RecipePretrainText:
 		r.Stages = []Stage{{Name: "text", LR: map[Group]float64{Decoder: 3e-4}, Epochs: 1}}
 	case RecipePretrainVision:
-		r.Stages = []Stage{{Name: "vision", LR: map[Group]float64{Vision: 1e-4, Projector: DefaultProjectorLR}, Epochs: 1}}
+		r.Stages = []Stage{{Name: "vision", LR: map[Group]float64{Vision: DefaultVisionLR, Projector: DefaultProjectorLR}, Epochs: 1}}
 	default:
 		return Recipe{}, fmt.Errorf("train: unknown recipe %q (built-ins: %s; or a .json file)", name, strings.Join(BuiltinRecipes(), ", "))
 	}

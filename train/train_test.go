@@ -74,15 +74,15 @@ func (f *fixture) run(t *testing.T, modelDir string, cfg Config, out string, sto
 // for loss.
 func TestLLaVATrainsAndResumes(t *testing.T) {
 	f := newFixture(t, "llava_tiny")
-	cfg := f.config(t, RecipeLLaVA, 8)
+	cfg := f.config(t, RecipeLLaVA, 6) // stage 1: steps 1-3, stage 2: steps 4-6
 	full, sum := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
 	t.Logf("losses %v\n%s", full, sum)
-	require.Len(t, full, 8)
+	require.Len(t, full, 6)
 	require.Equal(t, []string{"projector", "full"}, sum.Stages)
 	again, _ := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
 	require.Equal(t, full, again, "two runs with one seed")
 
-	for _, stop := range []int{2, 6} { // inside stage 1, inside stage 2
+	for _, stop := range []int{2, 3, 5} { // inside stage 1, at its end, inside stage 2
 		out := t.TempDir()
 		first, s1 := f.run(t, f.dir, cfg, out, stop, "")
 		require.True(t, s1.Stopped)
@@ -145,7 +145,7 @@ func requireFrozen(t *testing.T, before, after map[string][]float32, group func(
 // TestStagesFreeze: after a stage only the tensors of its groups
 // changed and every other tensor is bit-identical: the projector stage
 // (LLaVA; Mllama, where the cross-attention layers train too and the
-// text-only decoder is kept bit for bit), pretrain-vision and
+// text-only decoder is kept bit for bit), pretrain-vision (both) and
 // pretrain-text (LLaVA).
 func TestStagesFreeze(t *testing.T) {
 	for _, c := range []struct {
@@ -155,6 +155,7 @@ func TestStagesFreeze(t *testing.T) {
 		{"llava_tiny", RecipeProjector, []Group{Projector}},
 		{"mllama_tiny", RecipeProjector, []Group{Projector, CrossAttn}},
 		{"llava_tiny", RecipePretrainVision, []Group{Vision, Projector}},
+		{"mllama_tiny", RecipePretrainVision, []Group{Vision, Projector, CrossAttn}},
 		{"llava_tiny", RecipePretrainText, []Group{Decoder}},
 	} {
 		t.Run(c.golden+"/"+c.recipe, func(t *testing.T) {
@@ -223,4 +224,56 @@ func TestCheckpointsKeepLastAndBest(t *testing.T) {
 	last, err := LatestCheckpoint(out2)
 	require.NoError(t, err)
 	require.Equal(t, "step-000002", filepath.Base(last))
+}
+
+// TestNothingPerStep: over three epochs, each image is encoded once, a
+// graph is compiled once per bucket and reused (fewer compilations than
+// micro-batches), and every graph applies the LM head to fewer rows than
+// the batch has positions.
+func TestNothingPerStep(t *testing.T) {
+	f := newFixture(t, "llava_tiny")
+	m, err := fovea.Load(context.Background(), f.dir, fovea.ForTraining())
+	require.NoError(t, err)
+	cfg := f.config(t, RecipeProjector, 6) // 8 rows, batch 2 × accum 2: 2 steps per epoch
+	tr, err := New(m, f.data, nil, cfg, t.TempDir())
+	require.NoError(t, err)
+	_, err = tr.Run(context.Background(), 0)
+	require.NoError(t, err)
+	a := tr.arch.(*llavaArch)
+	require.Equal(t, 3, a.computed, "three distinct images, each encoded once")
+	micro := 6 * cfg.Accum
+	require.Equal(t, len(tr.graphs), tr.builds, "no bucket compiled twice")
+	require.Less(t, tr.builds, micro)
+	for k := range tr.graphs {
+		require.Less(t, k.rows, cfg.Batch*k.tokens, "LM head on target rows only: %+v", k)
+	}
+	t.Logf("%d micro-batches, %d graphs compiled: %v", micro, tr.builds, keys(tr.graphs))
+}
+
+func keys(m map[bucket]*stepGraph) []bucket {
+	var out []bucket
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestResumeRefusesOtherData: resuming with another data file (or another
+// configuration) is an error, not a silently different run.
+func TestResumeRefusesOtherData(t *testing.T) {
+	f := newFixture(t, "llava_tiny")
+	cfg := f.config(t, RecipeProjector, 4)
+	out := t.TempDir()
+	_, _ = f.run(t, f.dir, cfg, out, 2, "")
+	ckpt, err := LatestCheckpoint(out)
+	require.NoError(t, err)
+	m, err := fovea.Load(context.Background(), ckpt, fovea.ForTraining())
+	require.NoError(t, err)
+	tr, err := New(m, f.eval, nil, cfg, out) // the eval file as training data
+	require.NoError(t, err)
+	require.ErrorContains(t, tr.Restore(ckpt), "trained on other data")
+	cfg.Seed++
+	tr, err = New(m, f.data, nil, cfg, out)
+	require.NoError(t, err)
+	require.ErrorContains(t, tr.Restore(ckpt), "another configuration")
 }

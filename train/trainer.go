@@ -2,6 +2,9 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -123,6 +126,7 @@ type Trainer struct {
 	opts    map[Group]*graph.AdamW
 	optFor  int // stage the optimizers belong to (-1: none)
 	order   map[int][][]int
+	builds  int // graphs compiled (one per bucket and stage)
 	st      runState
 	out     string
 }
@@ -140,6 +144,31 @@ type runState struct {
 	// OptSteps is each group's AdamW step count (moments are in
 	// optimizer.safetensors).
 	OptSteps map[Group]int `json:"opt_steps"`
+	// Data fingerprints the tokenized training rows: a resumed run must
+	// see the same data for its data position to mean the same rows.
+	Data string `json:"data"`
+}
+
+// fingerprint hashes the tokenized rows (ids, labels, images) in order.
+func fingerprint(exs []*example) string {
+	h := sha256.New()
+	var buf [8]byte
+	put := func(v int) {
+		binary.LittleEndian.PutUint64(buf[:], uint64(v))
+		h.Write(buf[:])
+	}
+	for _, e := range exs {
+		put(len(e.ids))
+		for i := range e.ids {
+			put(e.ids[i])
+			put(e.labels[i])
+		}
+		for _, p := range e.images {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // New prepares a run: tokenizes the data with the model's chat template
@@ -190,7 +219,7 @@ func New(m *fovea.Model, data, eval *Dataset, cfg Config, out string) (*Trainer,
 	for _, e := range t.data {
 		t.lengths = append(t.lengths, len(e.ids))
 	}
-	t.st = runState{Best: math.Inf(1), Config: cfg, OptSteps: map[Group]int{}}
+	t.st = runState{Best: math.Inf(1), Config: cfg, OptSteps: map[Group]int{}, Data: fingerprint(t.data)}
 	return t, nil
 }
 
@@ -366,7 +395,7 @@ func (t *Trainer) microBatch(ctx context.Context, exs []*example, stage int, vis
 	bsz := t.cfg.Batch
 	tokens := bucketTokens(longest, t.maxLen())
 	k := bucket{stage: stage, tokens: tokens, slots: t.arch.slots(exs), rows: bucketRows(targets, bsz*tokens)}
-	bt, err := t.arch.layout(exs, imgs, k, bsz)
+	bt, err := t.arch.layout(exs, imgs, k, bsz, visionTrains)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -381,6 +410,7 @@ func (t *Trainer) microBatch(ctx context.Context, exs []*example, stage int, vis
 			return nil, nil, fmt.Errorf("train: building the graph for %d×%d tokens: %w", bsz, tokens, err)
 		}
 		t.graphs[k] = sg
+		t.builds++
 	}
 	if err := sg.bind(bt); err != nil {
 		return nil, nil, fmt.Errorf("train: %w", err)

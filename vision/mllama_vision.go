@@ -247,22 +247,30 @@ func (m *MllamaVision) Forward(b Backend, in *MllamaVisionInput) *MllamaVisionOu
 
 // ForwardContext is Forward that checks ctx between layers and returns
 // its error once it is done; an invalid input is an error here.
-func (m *MllamaVision) ForwardContext(ctx context.Context, b backend.Backend, in *MllamaVisionInput) (*MllamaVisionOutput, error) {
+func (m *MllamaVision) ForwardContext(ctx context.Context, b Backend, in *MllamaVisionInput) (*MllamaVisionOutput, error) {
 	if err := m.CheckInput(in); err != nil {
 		return nil, err
 	}
-	s := in.Pixels.Shape
-	bsz, n, tiles := s[0], s[1], s[2]
-	bn, d, pt, pp := bsz*n, m.cfg.HiddenSize, m.tokens, m.pad
-	ids := make([]int, 0, bn)
+	ids := make([]int, 0, len(in.AspectRatioIDs)*len(in.AspectRatioIDs[0]))
 	for _, row := range in.AspectRatioIDs {
 		ids = append(ids, row...)
 	}
+	mask := b.Const(MllamaAspectRatioMask(in.AspectRatioMask, m.tokens, m.pad))
+	return m.forward(ctx, b, b.Const(in.Pixels), ids, mask)
+}
 
-	x := m.patchEmbed(b, b.Const(in.Pixels), bn*tiles) // [B·N·tiles, P, D]
-	x = b.Reshape(x, bn, tiles, pt-clsTokens, d)       // [B·N, tiles, P, D]
-	x = m.PreTileEmbedding.Forward(b, x, ids)          // HF pre_tile_positional_embedding
-	x = b.Reshape(x, bn*tiles, pt-clsTokens, d)        // [B·N·tiles, P, D]
+// forward is Forward on values: pixels [B, N, tiles, C, S, S], the
+// aspect ratio ids of the B·N images and the attention mask
+// (MllamaAspectRatioMask) [B·N, 1, tiles·Pp, tiles·Pp].
+func (m *MllamaVision) forward(ctx context.Context, b Backend, pixels Value, ids []int, mask Value) (*MllamaVisionOutput, error) {
+	s := b.Shape(pixels)
+	bsz, n, tiles := s[0], s[1], s[2]
+	bn, d, pt, pp := bsz*n, m.cfg.HiddenSize, m.tokens, m.pad
+
+	x := m.patchEmbed(b, pixels, bn*tiles)       // [B·N·tiles, P, D]
+	x = b.Reshape(x, bn, tiles, pt-clsTokens, d) // [B·N, tiles, P, D]
+	x = m.PreTileEmbedding.Forward(b, x, ids)    // HF pre_tile_positional_embedding
+	x = b.Reshape(x, bn*tiles, pt-clsTokens, d)  // [B·N·tiles, P, D]
 	// apply_class_embedding: cat([class_embedding.expand(.., 1, D), x], 1).
 	cls := b.Add(b.Const(tensor.New(bn*tiles, clsTokens, d)), b.Weight(m.ClassEmbedding)) // [B·N·tiles, 1, D]
 	x = b.Concat(1, cls, x)                                                               // [B·N·tiles, P+1, D]
@@ -274,7 +282,6 @@ func (m *MllamaVision) ForwardContext(ctx context.Context, b backend.Backend, in
 		x = b.Concat(2, x, b.Const(tensor.New(bn, tiles, pp-pt, d))) // [B·N, tiles, Pp, D]
 	}
 	x = b.Reshape(x, bn, tiles*pp, d) // [B·N, tiles·Pp, D]
-	mask := b.Const(MllamaAspectRatioMask(in.AspectRatioMask, pt, pp))
 
 	out := &MllamaVisionOutput{Local: make([]backend.Value, 0, len(m.Layers)+1)}
 	heads := m.cfg.AttentionHeads

@@ -136,6 +136,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := tr.Restore(ckpt); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "resuming %s to step %d (the saved configuration is used; -recipe, -steps, -batch, -accum, -seed and the other run flags are ignored)\n", ckpt, tr.TotalSteps())
+	}
+	if n := len(tr.Skipped()); n > 0 {
+		fmt.Fprintf(stderr, "skipped %d bad rows, the first: %v\n", n, tr.Skipped()[0])
 	}
 	var bar *progressbar.ProgressBar
 	if fd, ok := stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {

@@ -46,3 +46,17 @@ func TestGatherRowsRebind(t *testing.T) {
 	require.ErrorContains(t, be.SetRows(y, []int{0}), "1 ids, graph built for 2")
 	require.Panics(t, func() { be.GatherRows(be.Const(x), []int{5}) })
 }
+
+// TestEmbeddingsOf finds the lookups of one table, in order, and not
+// those of another table or of GatherRows.
+func TestEmbeddingsOf(t *testing.T) {
+	be := graph.New(graph.Options{})
+	a, c := ft.New(4, 2), ft.New(3, 2)
+	ta, tc := be.Weight(a), be.Weight(c)
+	e1 := be.Embedding(ta, []int{1})
+	_ = be.Embedding(tc, []int{2})
+	e3 := be.Embedding(ta, []int{3, 0})
+	_ = be.GatherRows(ta, []int{0})
+	require.Equal(t, []backend.Value{e1, e3}, be.EmbeddingsOf(ta))
+	require.Len(t, be.EmbeddingsOf(tc), 1)
+}
