@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fovea-ml/fovea/internal/fsx"
 	"image"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ardanlabs/jinja"
 
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/tokenizer"
 )
 

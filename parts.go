@@ -53,7 +53,7 @@ type Parts struct {
 // NamedTensor is one weight of a model under its checkpoint name.
 type NamedTensor struct {
 	Name   string
-	Tensor *tensor.Tensor
+	Tensor *Tensor
 }
 
 // Parts returns the model's layers (see Parts).

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fovea-ml/fovea/internal/fsx"
 	"os"
 	"path/filepath"
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/internal/quant"
 	"github.com/fovea-ml/fovea/internal/safetensors"
 	"github.com/fovea-ml/fovea/internal/tensor"

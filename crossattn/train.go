@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fovea-ml/fovea/decoder"
-	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -16,24 +15,24 @@ import (
 // a trainer rebinds for every batch of a shape bucket. It is what
 // SetTrainImages puts into a decoder.NewTrainState.
 type TrainState struct {
-	k, v     backend.Value // [B, KVH, Nv, Dh]
-	mask     backend.Value // [B, 1, T, Nv] additive
-	rows     backend.Value // [B, T, 1] MLP-branch row mask
-	attnRows backend.Value // [B, T, 1] attention-branch row mask
+	k, v     Value // [B, KVH, Nv, Dh]
+	mask     Value // [B, 1, T, Nv] additive
+	rows     Value // [B, T, 1] MLP-branch row mask
+	attnRows Value // [B, T, 1] attention-branch row mask
 }
 
 // TrainMasks are the per-batch mask inputs of SetTrainImages.
 type TrainMasks struct {
 	// Mask is the additive mask [B, 1, T, Nv] (TokenMask.Dense).
-	Mask *tensor.Tensor
+	Mask *Tensor
 	// Rows is HF's full_text_row_masked_out_mask as [B, T, 1].
-	Rows *tensor.Tensor
+	Rows *Tensor
 	// AttnRows multiplies the attention branch [B, T, 1]: 1 for every
 	// token of a sequence that has images (HF mode) or Rows (Strict), and
 	// 0 for every token of a sequence without images, so that such a
 	// sequence passes the layer unchanged, as HF's text-only forward skips
 	// the cross-attention layers.
-	AttnRows *tensor.Tensor
+	AttnRows *Tensor
 }
 
 // BatchMasks builds the masks of a training batch of B sequences of T
@@ -91,7 +90,7 @@ func BatchMasks(rows []*TokenMask, tokens, images, tiles, patches int, strict bo
 // TrainInputs are the graph values of the masks, made once per graph
 // (b.Const of a TrainMasks) and rebound per batch with SetConst.
 type TrainInputs struct {
-	Mask, Rows, AttnRows backend.Value
+	Mask, Rows, AttnRows Value
 }
 
 // SetTrainImages fills st, a decoder.NewTrainState, for training: every
@@ -100,7 +99,7 @@ type TrainInputs struct {
 // the masks in. Layers without images in a TrainState do not exist: every
 // cross-attention layer runs (a sequence without images is passed through
 // by AttnRows and Rows of 0).
-func SetTrainImages(b backend.Backend, m *decoder.Model, st *decoder.State, states backend.Value, in TrainInputs) error {
+func SetTrainImages(b Backend, m *decoder.Model, st *decoder.State, states Value, in TrainInputs) error {
 	if m == nil || st == nil || states == nil || in.Mask == nil || in.Rows == nil || in.AttnRows == nil {
 		return errors.New("crossattn: SetTrainImages needs a model, a state, image states and three masks")
 	}
