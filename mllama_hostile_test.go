@@ -41,7 +41,7 @@ func TestMllamaMalformedInputs(t *testing.T) {
 		want string
 	}{
 		"nil mask and nil NumTiles": {func(px *Pixels) { px.Extra.(*MllamaInputs).AspectRatioMask = nil }, "mask rows"},
-		"mask value 7": {func(px *Pixels) { px.Extra.(*MllamaInputs).AspectRatioMask[0][0][1] = 7 }, "not 0 or 1"},
+		"mask value 7":              {func(px *Pixels) { px.Extra.(*MllamaInputs).AspectRatioMask[0][0][1] = 7 }, "not 0 or 1"},
 		"short cross_attention_mask data": {func(px *Pixels) {
 			tm := px.Extra.(*MllamaInputs).CrossAttentionMask
 			tm.Data = tm.Data[:3]
