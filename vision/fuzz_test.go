@@ -85,3 +85,50 @@ func checkFinite(t *testing.T, data []float32) {
 		}
 	}
 }
+
+// fuzzMaxSide keeps FuzzPreprocessorConfig's outputs small; larger sizes
+// are valid (up to config.MaxImageSize) but slow to fuzz.
+const fuzzMaxSide = 256
+
+// FuzzPreprocessorConfig parses arbitrary preprocessor_config.json bytes
+// and runs what loads on a small image: no panic, and a config that
+// validates never produces a NaN or Inf (the float32 overflow checks).
+func FuzzPreprocessorConfig(f *testing.F) {
+	for _, js := range []string{
+		`{"image_processor_type":"CLIPImageProcessor","size":{"shortest_edge":32},"crop_size":{"height":32,"width":32}}`,
+		`{"image_processor_type":"CLIPImageProcessor","size":24,"crop_size":20,"do_pad_to_square":true,"resample":2}`,
+		`{"image_processor_type":"CLIPImageProcessor","size":{"height":16,"width":40},"do_center_crop":false,"rescale_factor":1e30,"image_std":[1e-30,1,1]}`,
+		`{"image_processor_type":"CLIPImageProcessor","image_std":[1e-300,0.5,0.5],"rescale_factor":1e300}`,
+		`{"image_processor_type":"MllamaImageProcessor","size":{"height":16,"width":16},"max_image_tiles":4}`,
+		`{"image_processor_type":"MllamaImageProcessor","size":{"height":20000,"width":20000},"image_mean":[1e38,0,0]}`,
+		`{"feature_extractor_type":"CLIPFeatureExtractor","do_normalize":false,"do_rescale":false}`,
+	} {
+		f.Add([]byte(js), uint8(7), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, js []byte, w, h uint8) {
+		pc, err := ParsePreprocessorConfig(js)
+		if err != nil {
+			return
+		}
+		img := image.NewRGBA(image.Rect(0, 0, int(w)+1, int(h)+1))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 101)
+		}
+		switch c := pc.(type) {
+		case *CLIPPreprocessorConfig:
+			if max(c.Size.ShortestEdge, c.Size.Height, c.Size.Width, c.CropSize.Height, c.CropSize.Width) > fuzzMaxSide {
+				return
+			}
+			if pv, err := c.Preprocess(img); err == nil {
+				checkFinite(t, pv.Data)
+			}
+		case *MllamaPreprocessorConfig:
+			if c.Size.Height > fuzzMaxSide || c.MaxImageTiles > 8 {
+				return
+			}
+			if out, err := c.Preprocess([][]image.Image{{img}}); err == nil {
+				checkFinite(t, out.PixelValues.Data)
+			}
+		}
+	})
+}
