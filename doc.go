@@ -75,12 +75,51 @@
 // model.vision_tower.*, model.multi_modal_projector.*, lm_head.*, renamed
 // once at load.
 //
+// # Memory budget
+//
+// Nothing is allocated from a size that was not checked first. A model
+// folder, an image or a request is untrusted input, and a size read from
+// it is a promise to be checked against something real before memory is
+// spent on it:
+//
+//   - Model tensors: the config's sizes (after HF's defaults fill absent
+//     keys) are checked against the checkpoint header before any tensor is
+//     allocated: a config needing more than about twice the weight values
+//     the checkpoint declares is refused (config.Model.MinWeights against
+//     the header; safetensors.Open has checked every tensor's bytes against
+//     the data present). Then each tensor's shape is checked against the
+//     header as it is bound, so allocation follows the data on disk.
+//   - Images: the decoded size is checked from the header (MaxImagePixels,
+//     MaxImageSide), every resize target and Mllama canvas is checked
+//     against the same limits before it is allocated, and
+//     preprocessor_config.json sizes are capped (config.MaxImageSize) and
+//     must match the vision tower's image_size.
+//   - Files: every config, JSON and tokenizer file is read through one
+//     capped reader (internal/fsx: config.json and generation_config.json
+//     16 MiB, preprocessor_config.json 1 MiB, tokenizer.json 256 MiB,
+//     tokenizer_config.json 64 MiB, a shard index 64 MiB), decided from the
+//     file's size before reading; what is not a regular file (a FIFO, a
+//     device, /dev/zero behind a symlink) is refused without blocking.
+//   - Tokenizers: a normalizer chain that can grow a text more than
+//     tokenizer.MaxNormalizerGrowth times is refused at load; merges from
+//     GGUF scores are built in time linear in the vocabulary's bytes.
+//   - Generation: KV caches grow as generation proceeds (decoder).
+//
+// A refused input gets an error naming the file, the key and the limit.
+//
 // # Errors
 //
 // Bad input is an error, never a panic: unsupported model_type, missing
 // weights, a tokenizer with more ids than the embedding table has rows, a
 // corrupt or oversized image (decompression bombs are refused from the
 // header), image and placeholder counts that disagree, a prompt longer
-// than max_position_embeddings, pixel values of the wrong shape, option
-// values that would overflow float32, non-finite logits during generation.
+// than max_position_embeddings, pixel values of the wrong shape or length,
+// non-finite pixel values, malformed Mllama side inputs (aspect ratio
+// masks, cross_attention_mask with values outside 0/1), nil and typed-nil
+// images, option values that would overflow float32, non-finite logits
+// during generation. Weights holding NaN or ±Inf are refused at load
+// (AllowNonFinite accepts them); a tokenizer whose added tokens contradict
+// its vocabulary, or that lacks byte tokens it needs, is refused. Every
+// checkpoint tensor that no weight claims is reported as unexpected. Long
+// prefill and vision passes check the context between layers.
 package fovea

@@ -352,6 +352,9 @@ func TestHostileLoad(t *testing.T) {
 	if os.Getenv(envHostileDir) != "" {
 		t.Skip("child")
 	}
+	if raceEnabled {
+		t.Skip("the race detector cannot run under ulimit -v")
+	}
 	dirs := buildHostile(t)
 	for _, c := range hostileCases() {
 		t.Run(c.name, func(t *testing.T) {

@@ -100,4 +100,16 @@
 // given number of image placeholders; EncodeChat encodes them. Train learns
 // a byte-level BPE vocabulary; WriteJSON/SaveJSON write it as an HF
 // tokenizer.json that Load reads back.
+//
+// # Hostile files
+//
+// Load reads tokenizer.json and tokenizer_config.json capped
+// (MaxTokenizerJSONBytes, MaxTokenizerConfigBytes) and refuses special
+// files. A normalizer chain that can grow text more than
+// MaxNormalizerGrowth times is refused (its growth is bounded per
+// normalizer when it loads), as are added tokens that contradict the
+// vocabulary (an id with other content, a content with another id) and
+// GGUF vocabularies without the 256 byte tokens their kind needs. GGUF
+// merges from scores are found with a rolling hash (random base mod
+// 2⁶¹−1), linear in the vocabulary's bytes.
 package tokenizer

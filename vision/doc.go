@@ -116,5 +116,19 @@
 // backend-supported activation) and checkpoint problems (LoadCLIPVision)
 // are returned as errors. A pixel batch of the wrong shape is a programmer
 // error inside Forward (it panics naming the shape); callers holding user
-// data check it first with CheckPixels, which returns an error.
+// data check it first with CheckPixelValues (shape, data length, finite
+// values), which returns an error; ForwardContext/HiddenStatesContext
+// stop between layers once their context is done.
+//
+// # Limits
+//
+// Nothing is allocated from an unchecked size: decoded images are bounded
+// from the header (MaxImagePixels, MaxImageSide), every resize target and
+// Mllama canvas against the same limits before allocation; nil, typed-nil
+// and hand-built images whose buffers do not cover their Rect are refused.
+// preprocessor_config.json is read capped (MaxPreprocessorConfigBytes), its
+// sizes capped at config.MaxImageSize, and its rescale/normalize constants
+// checked in float32 (the arithmetic they run in), so that a valid config
+// never produces a NaN or Inf pixel. CheckTower matches its output size to
+// the tower's image_size.
 package vision

@@ -142,6 +142,25 @@ func TestTypedNilImage(t *testing.T) {
 	if _, err := DefaultMllamaPreprocessorConfig().Preprocess([][]image.Image{{img}}); err == nil {
 		t.Error("Mllama accepted (*image.RGBA)(nil)")
 	}
+	// Hand-built images whose buffers do not cover their Rect.
+	for _, bad := range []image.Image{
+		&image.RGBA{Rect: image.Rect(0, 0, 40, 40)},
+		&image.Gray{Rect: image.Rect(0, 0, 40, 40), Stride: 40, Pix: make([]uint8, 100)},
+		&image.Paletted{Rect: image.Rect(0, 0, 4, 4), Stride: 1, Pix: make([]uint8, 16)},
+		&image.YCbCr{Rect: image.Rect(0, 0, 8, 8), YStride: 8, Y: make([]uint8, 64), CStride: 4,
+			SubsampleRatio: image.YCbCrSubsampleRatio420},
+	} {
+		if _, err := DefaultCLIPPreprocessorConfig().Preprocess(bad); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("CLIP accepted malformed %T: %v", bad, err)
+		}
+		if _, err := DefaultMllamaPreprocessorConfig().Preprocess([][]image.Image{{bad}}); err == nil {
+			t.Errorf("Mllama accepted malformed %T", bad)
+		}
+	}
+	good := image.NewYCbCr(image.Rect(3, 5, 20, 17), image.YCbCrSubsampleRatio420)
+	if _, err := DefaultCLIPPreprocessorConfig().Preprocess(good); err != nil {
+		t.Errorf("valid YCbCr refused: %v", err)
+	}
 }
 
 // TestPixelDataChecked: data shorter than the shape, and NaN pixels, are

@@ -243,11 +243,7 @@ func (c *MllamaPreprocessorConfig) Preprocess(images [][]image.Image) (*MllamaIm
 // preprocessOne resizes, pads, normalises and tiles one image. Returns the
 // tiles as [k, 3, S, S] data and the arrangement.
 func (c *MllamaPreprocessorConfig) preprocessOne(img image.Image) ([]float32, TileArrangement, error) {
-	if isNilImage(img) {
-		return nil, TileArrangement{}, errNilImage
-	}
-	bd := img.Bounds()
-	if err := checkImageLimits(bd.Dx(), bd.Dy()); err != nil {
+	if err := checkInputImage(img); err != nil {
 		return nil, TileArrangement{}, err
 	}
 	rgb := ToRGB(img)

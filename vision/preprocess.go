@@ -290,11 +290,7 @@ func (c *CLIPPreprocessorConfig) Preprocess(img image.Image) (*Tensor, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if isNilImage(img) {
-		return nil, fmt.Errorf("vision: CLIP preprocess: %w", errNilImage)
-	}
-	b := img.Bounds()
-	if err := checkImageLimits(b.Dx(), b.Dy()); err != nil {
+	if err := checkInputImage(img); err != nil {
 		return nil, fmt.Errorf("vision: CLIP preprocess: %w", err)
 	}
 	rgb := ToRGB(img)

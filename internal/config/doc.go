@@ -55,6 +55,10 @@
 // ProjectorInputDim; MllamaVision.NumPatches/TileTokens/PaddedTileTokens
 // (tile tokens padded to a multiple of 8)/MaxAspectRatioID (ids are 1-based);
 // MllamaText.NumEmbeddings (vocab_size+8 rows), IsCrossAttentionLayer, AsLlama.
+// MinWeights (on every model config and Model) is a lower bound on the
+// weight values a checkpoint for the config holds (matrices and embedding
+// tables; within 1% of the published parameter counts): Load compares it
+// with the checkpoint header before allocating anything.
 //
 // Presets (LlamaTiny, SmolLM2_135M, CLIPTiny, CLIPViTB16, CLIPViTL14_336,
 // LlavaTiny, MllamaTiny, Llama32Vision11B...) return fresh values with the

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fovea
+
+const raceEnabled = false
