@@ -63,6 +63,9 @@ func NewFromConfig(ctx context.Context, dir string, seed uint64, opts ...Option)
 			return nil, fmt.Errorf("fovea: %w", err)
 		}
 	}
+	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {
+		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
+	}
 	return m, nil
 }
 
