@@ -247,9 +247,11 @@ func (m *Model) RenderChat(msgs []Message, addGenerationPrompt bool) (string, er
 	return out, nil
 }
 
-// encodeChat tokenizes a rendered conversation: special tokens are
-// parsed, and BOS is added only when the template did not write it.
-func (m *Model) encodeChat(text string) ([]int, error) {
+// EncodeChat tokenizes a conversation RenderChat rendered, as Stream and
+// Session do: special tokens are parsed, and BOS is added only when the
+// template did not write it. Trainers (package train) encode their
+// prompts with it, so training and inference see the same ids.
+func (m *Model) EncodeChat(text string) ([]int, error) {
 	if m.tok == nil {
 		return nil, errors.New("fovea: no tokenizer loaded: chat needs one")
 	}

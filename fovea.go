@@ -139,16 +139,9 @@ type Model struct {
 // preprocessor_config.json, generation_config.json and a tokenizer when
 // present. Every missing or mis-shaped weight is reported in one error.
 func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
-	o := &options{}
-	for _, opt := range opts {
-		opt(o)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	cfg, err := config.Load(dir)
+	o, cfg, err := readConfig(ctx, dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("fovea: %w", err)
+		return nil, err
 	}
 	load, ok := loaders()[cfg.ModelType]
 	if !ok {
@@ -193,6 +186,23 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	return m, nil
+}
+
+// readConfig applies opts and reads dir's config.json (unless ctx is
+// done): the start of Load and NewFromConfig.
+func readConfig(ctx context.Context, dir string, opts []Option) (*options, *config.Model, error) {
+	o := &options{}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fovea: %w", err)
+	}
+	return o, cfg, nil
 }
 
 // checkVocab refuses a tokenizer with ids the model's embedding table has

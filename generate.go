@@ -302,7 +302,7 @@ func (m *Model) requestPrompt(req Request) ([]int, []image.Image, error) {
 		for _, msg := range req.Messages {
 			images = append(images, msg.Images...)
 		}
-		ids, err := m.encodeChat(text)
+		ids, err := m.EncodeChat(text)
 		return ids, images, err
 	}
 	ids, err := m.promptIDs(req)

@@ -34,16 +34,9 @@ const DefaultInitializerRange = 0.02
 // the training form (as ForTraining); Save writes them. Options other
 // than the tokenizer ones are ignored.
 func NewFromConfig(ctx context.Context, dir string, seed uint64, opts ...Option) (*Model, error) {
-	o := &options{}
-	for _, opt := range opts {
-		opt(o)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	cfg, err := config.Load(dir)
+	o, cfg, err := readConfig(ctx, dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("fovea: %w", err)
+		return nil, err
 	}
 	gen, err := config.LoadGeneration(dir)
 	if err != nil {
@@ -62,6 +55,9 @@ func NewFromConfig(ctx context.Context, dir string, seed uint64, opts ...Option)
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)
 		}
+	}
+	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {
+		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	return m, nil
 }

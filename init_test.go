@@ -64,6 +64,15 @@ func TestNewFromConfig(t *testing.T) {
 			b, err := back.Logits(ctx, ids, nil)
 			require.NoError(t, err)
 			require.LessOrEqual(t, maxDiff(t, a, b), 1e-5)
+
+			if name != "llama_tiny" { // trainers render prompts with the family's template
+				msgs := []Message{{Role: RoleUser, Text: "Hi"}}
+				got, err := m.RenderChat(msgs, true)
+				require.NoError(t, err, "a fresh model has its chat template")
+				want, err := back.RenderChat(msgs, true)
+				require.NoError(t, err)
+				require.Equal(t, want, got)
+			}
 		})
 	}
 }

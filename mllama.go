@@ -153,6 +153,19 @@ func (m *mllama) imageDims(px *Pixels, in *MllamaInputs) (n, tiles int, err erro
 	return len(in.AspectRatioMask[0]), len(in.AspectRatioMask[0][0]), nil
 }
 
+// visionInput is the vision tower's input for px (whose Mllama inputs
+// are in), checked against the tower.
+func (m *mllama) visionInput(px *Pixels, in *MllamaInputs) (*vision.MllamaVisionInput, error) {
+	if px.Values == nil {
+		return nil, errors.New("fovea: no pixel values")
+	}
+	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
+	if err := m.tower.CheckInput(vin); err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
+	}
+	return vin, nil
+}
+
 // encodeImages is the vision tower plus the projector: pixel input →
 // cross_attention_states [1, N·tiles·P, D]. Features computed before are
 // checked and used as they are.
@@ -172,12 +185,9 @@ func (m *mllama) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value
 		}
 		return b.Const(f), nil
 	}
-	if px.Values == nil {
-		return nil, errors.New("fovea: no pixel values")
-	}
-	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
-	if err := m.tower.CheckInput(vin); err != nil {
-		return nil, fmt.Errorf("fovea: %w", err)
+	vin, err := m.visionInput(px, in)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -250,9 +260,8 @@ func (m *mllama) prefill(ctx context.Context, b Backend, ids []int, px *Pixels) 
 				return nil, fmt.Errorf("fovea: Mllama pixel_values %v, want [1, N, tiles, 3, S, S]", px.Values.Shape)
 			}
 			// The side inputs are checked before tokenMask reads them.
-			vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
-			if err := m.tower.CheckInput(vin); err != nil {
-				return nil, fmt.Errorf("fovea: %w", err)
+			if _, err := m.visionInput(px, in); err != nil {
+				return nil, err
 			}
 		}
 		tm, err := m.tokenMask(ids, px, in)
@@ -285,12 +294,9 @@ func (m *mllama) visionOutputs(ctx context.Context, b Backend, px *Pixels) (*Vis
 	if err != nil {
 		return nil, err
 	}
-	if px.Values == nil {
-		return nil, errors.New("fovea: no pixel values")
-	}
-	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
-	if err := m.tower.CheckInput(vin); err != nil {
-		return nil, fmt.Errorf("fovea: %w", err)
+	vin, err := m.visionInput(px, in)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

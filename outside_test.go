@@ -54,6 +54,7 @@ func TestOutsideModule(t *testing.T) {
 	require.Contains(t, got, "finish=")
 	require.Regexp(t, `turn 1: tokens=\d+ finish=\S+ prompt=\d+ cached=[1-9]`, got, "the follow-up reuses the session cache")
 	require.Contains(t, got, "same=true pooled")
+	require.Regexp(t, `reloaded \[1 \d+ 384\] same=true`, got, "the saved folder loads back to the same logits")
 	require.Contains(t, got, "composed [1 3 384] same=true")
-	require.Equal(t, 4, strings.Count(got, "\n"))
+	require.Equal(t, 5, strings.Count(got, "\n"))
 }

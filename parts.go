@@ -43,7 +43,10 @@ type Parts struct {
 	ImageToken, ImageTokens int
 	// Tokenizer is the folder's tokenizer, nil when it has none.
 	Tokenizer *tokenizer.Tokenizer
-	// ChatTemplate is the built-in prompt format of this family.
+	// ChatTemplate names this family's fixed single-turn prompt format
+	// (tokenizer.ChatTemplate.Format). Chat and training render prompts
+	// with Model.RenderChat instead — the folder's own template — which
+	// is what a new program should use.
 	ChatTemplate tokenizer.ChatTemplate
 	// Weights lists every tensor under its HF checkpoint name, in the order
 	// Save writes them; a tied tensor appears once, under its first name.

@@ -10,6 +10,7 @@ import (
 	"image"
 	"log"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/fovea-ml/fovea"
@@ -164,4 +165,37 @@ func Example_layers() {
 	}
 	fmt.Println(logits.Shape)
 	// Output: [1 3 384]
+}
+
+// Save: an HF folder that Load, transformers and PyTorch tools read; it
+// loads back to the same logits.
+func Example_save() {
+	ctx := context.Background()
+	m, err := fovea.Load(ctx, "testdata/llava_tiny", fovea.WithTokenizer("testdata/tiny_tokenizer/tokenizer.json"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "fovea-save-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := m.Save(ctx, dir+"/llava"); err != nil {
+		log.Fatal(err)
+	}
+	back, err := fovea.Load(ctx, dir+"/llava")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ids := m.Tokenizer().Encode("USER: What is this? ASSISTANT:")
+	before, err := m.Logits(ctx, ids, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	after, err := back.Logits(ctx, ids, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(slices.Equal(before.Data, after.Data))
+	// Output: true
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
+	"github.com/fovea-ml/fovea/internal/durable"
 	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/internal/quant"
 	"github.com/fovea-ml/fovea/internal/safetensors"
@@ -130,7 +131,7 @@ func (m *Model) Save(ctx context.Context, dir string, opts ...SaveOption) error 
 		return fmt.Errorf("fovea: save %s: %w", dir, err)
 	}
 	for name, data := range files {
-		if err := writeSynced(filepath.Join(tmp, name), data); err != nil {
+		if err := durable.WriteFile(filepath.Join(tmp, name), data); err != nil {
 			return fmt.Errorf("fovea: save %s: %w", dir, err)
 		}
 	}
@@ -249,23 +250,6 @@ func marshalConfig(c *config.Model) ([]byte, error) {
 type jsonBuffer struct{ b []byte }
 
 func (w *jsonBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-
-// writeSynced writes data to path and fsyncs it.
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
-}
 
 // syncPath fsyncs a file or directory.
 func syncPath(path string) error {

@@ -26,14 +26,7 @@ func TestSessionEqualsFreshRun(t *testing.T) {
 	turns := []Message{userMsg("What is in the picture?", img1), userMsg("And in this one?", img2), userMsg("Which is red?")}
 	prev := 0
 	for i, msg := range turns {
-		history := append(s.History(), msg)
-		res, err := s.Send(ctx, msg, opts).Result()
-		require.NoError(t, err)
-		fresh := opts
-		fresh.Messages = history
-		want, err := m.Complete(ctx, fresh)
-		require.NoError(t, err)
-		require.Equal(t, want.IDs, res.IDs, "turn %d", i)
+		res, want := sendMatchesFresh(t, m, s, msg, opts, i)
 		require.Equal(t, want.PromptTokens, res.PromptTokens, "turn %d", i)
 		if i > 0 {
 			require.Positive(t, res.CachedTokens, "turn %d reuses the cache", i)
@@ -62,14 +55,7 @@ func TestMllamaSessionEqualsFreshRun(t *testing.T) {
 	s := m.NewSession()
 	prev := 0
 	for i, msg := range []Message{userMsg("What is this?", img), userMsg("Is it red?"), userMsg("Sure?")} {
-		history := append(s.History(), msg)
-		res, err := s.Send(ctx, msg, opts).Result()
-		require.NoError(t, err)
-		fresh := opts
-		fresh.Messages = history
-		want, err := m.Complete(ctx, fresh)
-		require.NoError(t, err)
-		require.Equal(t, want.IDs, res.IDs, "turn %d", i)
+		res, _ := sendMatchesFresh(t, m, s, msg, opts, i)
 		if i > 0 {
 			require.GreaterOrEqual(t, res.CachedTokens, prev, "turn %d", i)
 		}
@@ -77,15 +63,23 @@ func TestMllamaSessionEqualsFreshRun(t *testing.T) {
 	}
 	// A new image in a follow-up: the session runs the conversation afresh
 	// (cross-attention covers every image), still equal to a fresh run.
-	msg := userMsg("And this?", img)
+	sendMatchesFresh(t, m, s, userMsg("And this?", img), opts, 3)
+}
+
+// sendMatchesFresh sends msg in s and requires the reply's tokens to be
+// those of a fresh run of the whole conversation (turn names it).
+func sendMatchesFresh(t *testing.T, m *Model, s *Session, msg Message, opts Request, turn int) (res, want Result) {
+	t.Helper()
+	ctx := context.Background()
 	history := append(s.History(), msg)
 	res, err := s.Send(ctx, msg, opts).Result()
 	require.NoError(t, err)
 	fresh := opts
 	fresh.Messages = history
-	want, err := m.Complete(ctx, fresh)
+	want, err = m.Complete(ctx, fresh)
 	require.NoError(t, err)
-	require.Equal(t, want.IDs, res.IDs)
+	require.Equal(t, want.IDs, res.IDs, "turn %d", turn)
+	return res, want
 }
 
 // EncodeImages output passed back as Pixels.Features gives the same logits.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
+	"github.com/fovea-ml/fovea/internal/durable"
 	"github.com/fovea-ml/fovea/internal/safetensors"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
@@ -216,23 +217,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(path, data)
-}
-
-func writeFileSynced(path string, data []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return durable.WriteFile(path, data)
 }
 
 // writeMoments saves the AdamW moments as "<group>.m.<name>" / "<group>.v.<name>".

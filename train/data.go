@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/fovea-ml/fovea"
@@ -242,49 +244,149 @@ func parseRow(raw []byte, dir string) (*Row, error) {
 }
 
 // renderConversation builds the ids and labels of a conversation with the
-// model's chat template: every gpt turn (and the end-of-turn token after
-// it) is a target, everything else is IgnoreIndex. Each "<image>" of a
-// human turn becomes the template's image placeholder; the placeholders
-// encode to imageToken. This is the one place prompts are built.
-func renderConversation(tok *tokenizer.Tokenizer, tmpl tokenizer.ChatTemplate, turns []Turn) (ids, labels []int, err error) {
-	enc := func(s string, target bool) {
-		piece := tok.Encode(s, tokenizer.WithParseSpecial(true), tokenizer.WithAddSpecial(false))
-		ids = append(ids, piece...)
-		for _, id := range piece {
+// model's own chat template (fovea.Model.RenderChat, tokenized with
+// fovea.Model.EncodeChat), the prompt text inference renders: this is the
+// one place prompts are built. For the assistant message k, the prompt
+// part is the render of messages[:k] with the generation prompt and the
+// target part is the render of messages[:k+1] minus that prefix; a
+// template whose renders do not extend each other is an error. A target
+// that does not end in an end-of-sequence or end-of-turn token (HF's
+// LLaVA-1.5 template ends assistant turns with a space) gets the
+// tokenizer's EOS appended, so the model learns to stop. Everything else
+// is IgnoreIndex. The <image> markers of a human turn become that
+// message's images, shown before its text.
+// stops are the ids that end a turn (stopTokens).
+func renderConversation(m *fovea.Model, stops []int, turns []Turn) (ids, labels []int, err error) {
+	tok := m.Tokenizer()
+	if tok == nil {
+		return nil, nil, errors.New("the model has no tokenizer")
+	}
+	msgs, err := conversationMessages(turns)
+	if err != nil {
+		return nil, nil, err
+	}
+	eos, eosText := tok.EOS(), ""
+	if eos >= 0 {
+		eosText, _ = tok.Token(eos)
+		if got := tok.Encode(eosText, tokenizer.WithParseSpecial(true), tokenizer.WithAddSpecial(false)); !slices.Equal(got, []int{eos}) {
+			eos = -1 // its text does not encode back to it: it cannot end a turn in text
+		}
+	}
+	// text is the conversation so far as the model sees it (the renders,
+	// plus any EOS appended); ids are its tokens.
+	text, rendered := "", ""
+	extend := func(add string, target bool, what string) error {
+		next, err := m.EncodeChat(text + add)
+		if err != nil {
+			return err
+		}
+		if len(next) < len(ids) || !slices.Equal(next[:len(ids)], ids) {
+			return fmt.Errorf("the tokens of %s do not extend those of the conversation before it (the tokenizer merges across the boundary)", what)
+		}
+		text += add
+		for _, id := range next[len(ids):] {
+			ids = append(ids, id)
 			if target {
 				labels = append(labels, id)
 			} else {
 				labels = append(labels, IgnoreIndex)
 			}
 		}
+		return nil
 	}
-	eos := ""
-	if e := tok.EOS(); e >= 0 {
-		eos, _ = tok.Token(e)
-	}
-	switch tmpl {
-	case tokenizer.Llava15:
-		if b := tok.BOS(); b >= 0 {
-			ids, labels = append(ids, b), append(labels, IgnoreIndex)
+	// prompt renders msgs[:k] with the generation prompt, which must
+	// extend the render of the turns before.
+	prompt := func(k int) (string, error) {
+		s, err := m.RenderChat(msgs[:k], true)
+		if err != nil {
+			return "", err
 		}
-		for i := 0; i < len(turns); i += 2 {
-			enc("USER: "+turns[i].Value+" ASSISTANT:", false)
-			if i+1 < len(turns) {
-				enc(" "+turns[i+1].Value+eos, true)
+		if !strings.HasPrefix(s, rendered) {
+			return "", fmt.Errorf("the chat template's prompt for turn %d does not start with its render of the turns before (the template is not incremental)", k)
+		}
+		return s, nil
+	}
+	for k, msg := range msgs {
+		if msg.Role != fovea.RoleAssistant {
+			continue
+		}
+		p, err := prompt(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := extend(p[len(rendered):], false, fmt.Sprintf("the prompt of turn %d", k)); err != nil {
+			return nil, nil, err
+		}
+		rendered = p
+		full, err := m.RenderChat(msgs[:k+1], false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !strings.HasPrefix(full, p) {
+			return nil, nil, fmt.Errorf("the chat template's render of turn %d does not start with its generation prompt", k)
+		}
+		if err := extend(full[len(p):], true, fmt.Sprintf("the answer of turn %d", k)); err != nil {
+			return nil, nil, err
+		}
+		rendered = full
+		if len(ids) == 0 || !slices.Contains(stops, ids[len(ids)-1]) {
+			if eos < 0 {
+				return nil, nil, fmt.Errorf("the answer of turn %d ends in no end-of-turn token and the tokenizer has no EOS token to append", k)
+			}
+			if err := extend(eosText, true, fmt.Sprintf("the EOS after turn %d", k)); err != nil {
+				return nil, nil, err
 			}
 		}
-	case tokenizer.Mllama:
-		enc("<|begin_of_text|>", false)
-		for i := 0; i < len(turns); i += 2 {
-			h := strings.ReplaceAll(turns[i].Value, tokenizer.LlavaImageToken+"\n", tokenizer.MllamaImageToken)
-			h = strings.ReplaceAll(h, tokenizer.LlavaImageToken, tokenizer.MllamaImageToken)
-			enc("<|start_header_id|>user<|end_header_id|>\n\n"+h+"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", false)
-			if i+1 < len(turns) {
-				enc(turns[i+1].Value+"<|eot_id|>", true)
-			}
+	}
+	if msgs[len(msgs)-1].Role != fovea.RoleAssistant { // a last question without an answer: context only
+		p, err := prompt(len(msgs))
+		if err != nil {
+			return nil, nil, err
 		}
-	default:
-		return nil, nil, fmt.Errorf("train: no conversation format for chat template %q", tmpl)
+		if err := extend(p[len(rendered):], false, "the last prompt"); err != nil {
+			return nil, nil, err
+		}
 	}
 	return ids, labels, nil
+}
+
+// conversationMessages turns LLaVA turns into chat messages: human turns
+// are user messages whose <image> markers (with the newline after or
+// before them) become images, gpt turns are assistant messages. Only the
+// number of images matters to the template, so they are placeholders.
+func conversationMessages(turns []Turn) ([]fovea.Message, error) {
+	placeholder := image.NewGray(image.Rect(0, 0, 1, 1))
+	msgs := make([]fovea.Message, 0, len(turns))
+	for i, t := range turns {
+		n := strings.Count(t.Value, tokenizer.LlavaImageToken)
+		if t.From == FromGPT {
+			if n > 0 {
+				return nil, fmt.Errorf("turn %d (gpt) has an %s placeholder: images go in human turns", i, tokenizer.LlavaImageToken)
+			}
+			msgs = append(msgs, fovea.Message{Role: fovea.RoleAssistant, Text: t.Value})
+			continue
+		}
+		text := t.Value
+		for _, marker := range []string{tokenizer.LlavaImageToken + "\n", "\n" + tokenizer.LlavaImageToken, tokenizer.LlavaImageToken} {
+			text = strings.ReplaceAll(text, marker, "")
+		}
+		msg := fovea.Message{Role: fovea.RoleUser, Text: text}
+		for range n {
+			msg.Images = append(msg.Images, placeholder)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs, nil
+}
+
+// stopTokens are the ids that end an assistant turn: the tokenizer's EOS
+// and the end-of-turn tokens of the chat formats we know.
+func stopTokens(tok *tokenizer.Tokenizer) []int {
+	out := []int{tok.EOS()}
+	for _, s := range []string{"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>"} {
+		if id, ok := tok.TokenID(s); ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -77,7 +77,7 @@ func TestBadRowsAtTokenize(t *testing.T) {
 		maxLen         int
 	}{
 		{"every label masked", `{"id": "n", "image": "images/red.png", "conversations": [{"from": "human", "value": "<image>\nOnly a question"}]}`, "every label is masked", 0},
-		{"context cuts image tokens", `{"id": "c", "conversations": [{"from": "human", "value": "` + long + `<image>"}, {"from": "gpt", "value": "y"}], "image": "images/red.png"}`, "would cut image tokens", 64},
+		{"context cuts image tokens", `{"id": "c", "conversations": [{"from": "human", "value": "` + long + `"}, {"from": "gpt", "value": "y"}, {"from": "human", "value": "<image>\nAnd?"}, {"from": "gpt", "value": "z"}], "image": "images/red.png"}`, "would cut image tokens", 64},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -83,10 +83,25 @@
 // LoadDataset reads LLaVA conversation records as a JSON array or JSONL;
 // image paths are relative to the file, conversations may have many turns
 // (every gpt turn is a target) and rows may have no image. Prompts are
-// built with the model family's chat template (LLaVA-1.5's "USER: …
-// ASSISTANT: …</s>", Llama-3.2-Vision's header format) in one function,
-// renderConversation. Labels are the answer tokens (and the end-of-turn
-// token); prompt, image and padding positions are IgnoreIndex. A bad row
+// built in one function, renderConversation, with the model's own chat
+// template — fovea.Model.RenderChat (the folder's Jinja template, else
+// HF's LLaVA-1.5 or Llama-3.2-Vision template) tokenized with
+// fovea.Model.EncodeChat — so training sees the prompt text inference
+// renders. A row's human turns become user messages, its gpt turns
+// assistant messages; the <image> markers of a turn become that
+// message's images, shown before its text as the data spec and HF's
+// processors lay them out. For the assistant message k the prompt part
+// is the render of messages[:k] with the generation prompt, the target
+// part the render of messages[:k+1] minus that prefix; a template (or a
+// tokenizer merging across the boundary) that breaks this prefix
+// property is an error naming the turn. When a target does not end in
+// the tokenizer's EOS or an end-of-turn token (<|eot_id|>, ...) — HF's
+// LLaVA-1.5 template ends assistant turns with a space and no </s> — the
+// tokenizer's EOS id is appended as one more target, so the model learns
+// to stop (a tokenizer without EOS is then an error). Labels are the
+// target tokens; prompt, image and padding positions are IgnoreIndex. A
+// template that renders the current date (strftime_now) makes the ids,
+// and so a checkpoint's data fingerprint, depend on the day. A bad row
 // — invalid JSON, turns out of order, a missing or unreadable image, more
 // or fewer <image> placeholders than images, no answer token, a row past
 // the context whose cut would remove image tokens (a text-only overlong

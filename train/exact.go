@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"slices"
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/decoder"
@@ -59,21 +60,9 @@ func (t *Trainer) ExactMatch(ctx context.Context) (float64, error) {
 			}
 			got = append(got, tok.ID)
 		}
-		if equalInts(got, answer) {
+		if slices.Equal(got, answer) {
 			hits++
 		}
 	}
 	return float64(hits) / float64(len(exs)), nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

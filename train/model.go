@@ -175,22 +175,10 @@ func (a *llavaArch) slots(exs []*example) int {
 }
 
 func (a *llavaArch) imageInput(ctx context.Context, path string, visionTrains bool) (*imageData, error) {
-	key := strconv.FormatBool(visionTrains) + ":" + path
-	if d, ok := a.cache[key]; ok {
-		return d, nil
-	}
-	img, err := fovea.LoadImage(path)
-	if err != nil {
-		return nil, err
-	}
-	px, err := a.model.PreprocessImages([]stdimage.Image{img})
-	if err != nil {
-		return nil, err
-	}
-	var d *imageData
-	if visionTrains {
-		d = &imageData{x: px.Values.Reshape(px.Values.Shape[1:]...)} // [3, S, S]
-	} else {
+	return cachedImage(a.cache, a.model, path, visionTrains, func(px *fovea.Pixels) (*imageData, error) {
+		if visionTrains {
+			return &imageData{x: px.Values.Reshape(px.Values.Shape[1:]...)}, nil // [3, S, S]
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -201,10 +189,32 @@ func (a *llavaArch) imageInput(ctx context.Context, path string, visionTrains bo
 			return nil, err
 		}
 		f := backend.T(feat)
-		d = &imageData{x: f.Reshape(f.Shape[1:]...).Clone()} // [P, F]
 		a.computed++
+		return &imageData{x: f.Reshape(f.Shape[1:]...).Clone()}, nil // [P, F]
+	})
+}
+
+// cachedImage returns path's entry of cache (one per image and per
+// visionTrains setting), else loads and preprocesses the image once and
+// keeps what build makes of its pixels.
+func cachedImage(cache map[string]*imageData, m *fovea.Model, path string, visionTrains bool, build func(px *fovea.Pixels) (*imageData, error)) (*imageData, error) {
+	key := strconv.FormatBool(visionTrains) + ":" + path
+	if d, ok := cache[key]; ok {
+		return d, nil
 	}
-	a.cache[key] = d
+	img, err := fovea.LoadImage(path)
+	if err != nil {
+		return nil, err
+	}
+	px, err := m.PreprocessImages([]stdimage.Image{img})
+	if err != nil {
+		return nil, err
+	}
+	d, err := build(px)
+	if err != nil {
+		return nil, err
+	}
+	cache[key] = d
 	return d, nil
 }
 
@@ -376,45 +386,34 @@ func (a *mllamaArch) slots(exs []*example) int {
 }
 
 func (a *mllamaArch) imageInput(ctx context.Context, path string, visionTrains bool) (*imageData, error) {
-	key := strconv.FormatBool(visionTrains) + ":" + path
-	if d, ok := a.cache[key]; ok {
-		return d, nil
-	}
-	img, err := fovea.LoadImage(path)
-	if err != nil {
-		return nil, err
-	}
-	px, err := a.model.PreprocessImages([]stdimage.Image{img})
-	if err != nil {
-		return nil, err
-	}
-	in := px.Mllama
-	if in == nil {
-		return nil, fmt.Errorf("train: Mllama preprocessing gave no aspect ratio inputs")
-	}
-	vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
-	if err := a.p.MllamaVision.CheckInput(vin); err != nil {
-		return nil, err
-	}
-	d := &imageData{aspectID: in.AspectRatioIDs[0][0], tileMask: in.AspectRatioMask[0][0]}
-	for _, v := range d.tileMask {
-		d.numTiles += v
-	}
-	if in.NumTiles != nil {
-		d.numTiles = in.NumTiles[0][0]
-	}
-	if visionTrains {
-		d.x = px.Values.Reshape(px.Values.Shape[2:]...) // [tiles, C, S, S]
-	} else {
-		if err := ctx.Err(); err != nil {
+	return cachedImage(a.cache, a.model, path, visionTrains, func(px *fovea.Pixels) (*imageData, error) {
+		in := px.Mllama
+		if in == nil {
+			return nil, fmt.Errorf("train: Mllama preprocessing gave no aspect ratio inputs")
+		}
+		vin := &vision.MllamaVisionInput{Pixels: px.Values, AspectRatioIDs: in.AspectRatioIDs, AspectRatioMask: in.AspectRatioMask}
+		if err := a.p.MllamaVision.CheckInput(vin); err != nil {
 			return nil, err
 		}
-		out := backend.T(a.p.MllamaVision.Forward(backend.Eager{}, vin).Output) // [1, 1, tiles, P+1, Dv]
-		d.x = out.Reshape(out.Shape[2:]...).Clone()                             // [tiles, P+1, Dv]
-		a.computed++
-	}
-	a.cache[key] = d
-	return d, nil
+		d := &imageData{aspectID: in.AspectRatioIDs[0][0], tileMask: in.AspectRatioMask[0][0]}
+		for _, v := range d.tileMask {
+			d.numTiles += v
+		}
+		if in.NumTiles != nil {
+			d.numTiles = in.NumTiles[0][0]
+		}
+		if visionTrains {
+			d.x = px.Values.Reshape(px.Values.Shape[2:]...) // [tiles, C, S, S]
+		} else {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			out := backend.T(a.p.MllamaVision.Forward(backend.Eager{}, vin).Output) // [1, 1, tiles, P+1, Dv]
+			d.x = out.Reshape(out.Shape[2:]...).Clone()                             // [tiles, P+1, Dv]
+			a.computed++
+		}
+		return d, nil
+	})
 }
 
 // imageShape is one image's cached vision output [tiles, P+1, Dv].

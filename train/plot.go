@@ -8,6 +8,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/fovea-ml/fovea/internal/durable"
 )
 
 // Loss-plot size.
@@ -71,7 +73,7 @@ func writeLossPlot(path string, log []LogEntry, stages []Stage) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := writeFileSynced(tmp, buf.Bytes()); err != nil {
+	if err := durable.WriteFile(tmp, buf.Bytes()); err != nil {
 		return err
 	}
 	return renameFile(tmp, path)

@@ -119,6 +119,7 @@ type Trainer struct {
 	data    []*example
 	eval    []*example
 	skipped []*RowError
+	stops   []int // ids that end an assistant turn
 	lengths []int
 	names   map[*tensor.Tensor]string
 	groups  map[*tensor.Tensor]Group
@@ -200,6 +201,7 @@ func New(m *fovea.Model, data, eval *Dataset, cfg Config, out string) (*Trainer,
 	if p.Tokenizer == nil {
 		return nil, errors.New("train: the model folder has no tokenizer (tokenizer.json): the data cannot be tokenized")
 	}
+	t.stops = stopTokens(p.Tokenizer)
 	for _, w := range p.Weights {
 		if w.Tensor.Data == nil {
 			return nil, fmt.Errorf("train: weight %s holds no float32 values: load the model with fovea.ForTraining()", w.Name)
@@ -259,7 +261,7 @@ func (t *Trainer) prepare(ds *Dataset) ([]*example, error) {
 }
 
 func (t *Trainer) tokenize(r *Row) (*example, error) {
-	ids, labels, err := renderConversation(t.parts.Tokenizer, t.parts.ChatTemplate, r.Turns)
+	ids, labels, err := renderConversation(t.model, t.stops, r.Turns)
 	if err != nil {
 		return nil, err
 	}

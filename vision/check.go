@@ -53,7 +53,7 @@ func checkPixelData(what string, t *tensor.Tensor) error {
 // CheckPixelValues is CheckPixels on a whole tensor: the shape, a data
 // length that matches it, and finite values. Run it before Forward on
 // input from outside.
-func (m *CLIPVision) CheckPixelValues(t *tensor.Tensor) error {
+func (m *CLIPVision) CheckPixelValues(t *Tensor) error {
 	if t == nil {
 		return errors.New("vision: clip: no pixel values")
 	}

@@ -199,7 +199,7 @@ func (m *CLIPVision) HiddenStatesContext(ctx context.Context, b Backend, pixels 
 }
 
 // ForwardContext is Forward that checks ctx between layers.
-func (m *CLIPVision) ForwardContext(ctx context.Context, b backend.Backend, pixels backend.Value) (hidden []backend.Value, last, pooled backend.Value, err error) {
+func (m *CLIPVision) ForwardContext(ctx context.Context, b Backend, pixels Value) (hidden []Value, last, pooled Value, err error) {
 	if hidden, err = m.HiddenStatesContext(ctx, b, pixels, len(m.Layers)); err != nil {
 		return nil, nil, nil, err
 	}

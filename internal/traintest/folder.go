@@ -54,10 +54,15 @@ func Folder(tb TB, golden string) string {
 			tb.Fatal(err)
 		}
 	}
+	// tokenizer_config.json names the special tokens as the real
+	// folders' do (LLaVA-1.5: eos "</s>"; Llama-3.2-Vision-Instruct: bos
+	// "<|begin_of_text|>", eos "<|eot_id|>").
 	specials, image := []string{"</s>", tokenizer.LlavaImageToken}, tokenizer.LlavaImageToken
+	tokCfg := map[string]string{"eos_token": "</s>"}
 	if strings.HasPrefix(golden, "mllama") {
 		specials = []string{"<|end_of_text|>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", tokenizer.MllamaImageToken}
 		image = tokenizer.MllamaImageToken
+		tokCfg = map[string]string{"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}
 	}
 	var corpus []string
 	for _, f := range []string{"data.jsonl", "eval.json"} {
@@ -72,6 +77,10 @@ func Folder(tb TB, golden string) string {
 		tb.Fatal(err)
 	}
 	if err := tok.SaveJSON(filepath.Join(dst, tokenizer.TokenizerJSON)); err != nil {
+		tb.Fatal(err)
+	}
+	rawCfg, _ := json.Marshal(tokCfg)
+	if err := os.WriteFile(filepath.Join(dst, tokenizer.TokenizerConfigJSON), rawCfg, 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	id, _ := tok.TokenID(image)

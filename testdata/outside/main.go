@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image"
 	"os"
+	"path/filepath"
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/decoder"
@@ -88,11 +89,26 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("logits %v features %v same=%v pooled %v\n", logits.Shape, feats.Shape, equal(logits, again), vo.Pooled.Shape)
 
-	// SAVE-AND-RELOAD: the integrator fills this in after merging train's
-	// Model.Save, e.g.
-	//	dir := filepath.Join(os.TempDir(), "fovea-saved"); m.Save(ctx, dir)
-	//	m2, _ := fovea.Load(ctx, dir); l2, _ := m2.Logits(ctx, ids, px)
-	//	fmt.Printf("reloaded same=%v\n", equal(logits, l2))
+	// Save and reload: Save writes an HF folder (legacy LLaVA names,
+	// format pt) that Load reads back to the same logits.
+	saved, err := os.MkdirTemp("", "fovea-outside-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(saved)
+	dir := filepath.Join(saved, "llava")
+	if err := m.Save(ctx, dir); err != nil {
+		return err
+	}
+	m2, err := fovea.Load(ctx, dir)
+	if err != nil {
+		return err
+	}
+	l2, err := m2.Logits(ctx, ids, px)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("reloaded %v same=%v\n", l2.Shape, equal(logits, l2))
 
 	// Composing a model from the layer packages: a Llama decoder built,
 	// loaded and run directly.
