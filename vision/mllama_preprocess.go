@@ -54,7 +54,7 @@ func DefaultMllamaPreprocessorConfig() *MllamaPreprocessorConfig {
 func (c *MllamaPreprocessorConfig) ProcessorType() string { return MllamaImageProcessorType }
 
 // CheckTower reports a tile size that is not the tower's image_size.
-func (c *MllamaPreprocessorConfig) CheckTower(vc *config.MllamaVision) error {
+func (c *MllamaPreprocessorConfig) CheckTower(vc *MllamaConfig) error {
 	if c.Size.Height != vc.ImageSize || c.Size.Width != vc.ImageSize {
 		return fmt.Errorf("%s: size %dx%d is not the vision tower's image_size %d",
 			PreprocessorConfigFile, c.Size.Width, c.Size.Height, vc.ImageSize)

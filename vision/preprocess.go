@@ -189,7 +189,7 @@ func (c *CLIPPreprocessorConfig) ProcessorType() string { return CLIPImageProces
 // CheckTower reports a config whose output size is not the tower's
 // image_size: the first image would otherwise be preprocessed (at that
 // size) only to be refused by the tower.
-func (c *CLIPPreprocessorConfig) CheckTower(vc *config.CLIPVision) error {
+func (c *CLIPPreprocessorConfig) CheckTower(vc *CLIPConfig) error {
 	c.normalizeSizes()
 	h, w := c.CropSize.Height, c.CropSize.Width
 	key := "crop_size"
