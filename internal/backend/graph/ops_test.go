@@ -51,6 +51,8 @@ func opCases(t testing.TB) []opCase {
 			shapes: [][]int{{2, 3, 5}}, scale: 3},
 		{name: "rmsnorm", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.RMSNorm(in[0], in[1], 1e-5) },
 			shapes: [][]int{{3, 7}, {7}}},
+		{name: "rmsnorm_many_rows", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.RMSNorm(in[0], in[1], 1e-6) },
+			shapes: [][]int{{2, 19, 9}, {9}}},
 		{name: "layernorm_bias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.LayerNorm(in[0], in[1], in[2], 1e-5)
 		}, shapes: [][]int{{2, 3, 5}, {5}, {5}}},
