@@ -91,6 +91,14 @@ func opCases(t testing.TB) []opCase {
 		{name: "linear_add_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.(backend.ResidualLinear).LinearAdd(in[0], in[1], nil, in[2])
 		}, approx: true, shapes: [][]int{{4, 5}, {3, 5}, {4, 3}}},
+		{name: "linear_multi", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			ys := backend.Linears(be, in[0], []backend.Value{in[1], in[2], in[3]}, []backend.Value{in[4], nil, in[5]})
+			return be.Concat(2, ys[0], be.Mul(ys[1], ys[1]), ys[2]) // every member, non-linearly
+		}, approx: true, shapes: [][]int{{2, 3, 5}, {4, 5}, {2, 5}, {3, 5}, {4}, {3}}},
+		{name: "linear_multi_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			ys := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
+			return be.Concat(1, ys[0], ys[1])
+		}, approx: true, shapes: [][]int{{3, 5}, {4, 5}, {2, 5}}},
 		{name: "matmul_3d", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.MatMul(in[0], in[1], false)
 		}, approx: true, shapes: [][]int{{3, 4, 5}, {3, 5, 2}}},
