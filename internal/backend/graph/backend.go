@@ -299,7 +299,7 @@ func (b *Backend) Transpose(x backend.Value, perm ...int) backend.Value {
 	if identity && len(perm) == len(b.Shape(x)) {
 		return x
 	}
-	return must("Transpose")(gorgonia.Transpose(b.Node(x), perm...))
+	return b.permute(x, perm) // one strided copy (permute.go)
 }
 
 // Slice keeps [start, end) along axis.

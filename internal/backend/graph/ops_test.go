@@ -114,6 +114,12 @@ func opCases(t testing.TB) []opCase {
 			c := be.Slice(x, 3, 2, 3)                    // [2, 5, 3, 1]
 			return be.Concat(3, be.Slice(c, 1, 0, 3), a) // [2, 3, 3, 5]
 		}, shapes: [][]int{{2, 3, 5, 4}}},
+		{name: "transpose_heads", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Transpose(in[0], 0, 2, 1, 3)
+		}, shapes: [][]int{{2, 3, 4, 5}}},
+		{name: "transpose_last", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Mul(be.Transpose(in[0], 2, 0, 1), in[1])
+		}, shapes: [][]int{{2, 3, 4}, {4, 2, 3}}},
 		{name: "embedding", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Embedding(in[0], []int{4, 0, 4, 2})
 		}, shapes: [][]int{{5, 3}}},
