@@ -4,9 +4,11 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gorgonia.org/gorgonia"
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
@@ -295,4 +297,46 @@ func TestBlockGradients(t *testing.T) {
 	}, nil, all...)
 	t.Logf("block max relative gradient error %.3g", rel)
 	require.Less(t, rel, gradTol)
+}
+
+// TestFrozenWeightsGetNoGradientWork: with the weights frozen
+// (Options.Trainable) and only the input trainable — stage 1 through a
+// frozen decoder — the graph holds input-gradient nodes only: no dW, no
+// bias or norm-weight gradient, for Linear, LinearMulti and RMSNorm; the
+// input's gradient is still the full float64 reference.
+func TestFrozenWeightsGetNoGradientWork(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	x := randTensor(rng, 1, 2, 3, 5)
+	w1, w2, w3 := randTensor(rng, 1, 4, 5), randTensor(rng, 1, 6, 5), randTensor(rng, 1, 5, 10)
+	b1, nw := randTensor(rng, 1, 4), randTensor(rng, 1, 5)
+	frozen := map[*ft.Tensor]bool{w1: true, w2: true, w3: true, b1: true, nw: true}
+	fn := func(be backend.Backend, in []backend.Value) backend.Value {
+		ys := backend.Linears(be, be.RMSNorm(in[0], in[5], 1e-5), []backend.Value{in[1], in[2]}, []backend.Value{in[4], nil})
+		return be.Linear(be.Concat(2, ys[0], ys[1]), in[3], nil)
+	}
+	be := graph.New(graph.Options{Trainable: func(w *ft.Tensor) bool { return !frozen[w] }})
+	inputs := []*ft.Tensor{x, w1, w2, w3, b1, nw}
+	vals := make([]backend.Value, len(inputs))
+	for i, w := range inputs {
+		vals[i] = be.Weight(w)
+	}
+	y := be.Node(fn(be, vals))
+	loss, err := gorgonia.Sum(y)
+	require.NoError(t, err)
+	require.NoError(t, be.Backward(loss))
+	require.Len(t, be.Params(), 1)
+	grads := 0
+	for _, n := range be.Graph().AllNodes() {
+		if n.Op() == nil {
+			continue
+		}
+		s := n.Op().String()
+		if strings.HasPrefix(s, "∂") {
+			grads++
+			require.True(t, strings.HasSuffix(s, "/∂x0"), "gradient node %s of a frozen input", s)
+		}
+	}
+	require.Equal(t, 5, grads, "one input gradient per op: RMSNorm, LinearMulti, ColSlice ×2, Linear")
+	rel := gradCheck(t, fn, []int{1, 2, 3, 4, 5}, inputs...)
+	require.Less(t, rel, 1e-4)
 }
