@@ -127,9 +127,11 @@
 // OS has descheduled delays nobody (training steps on the shared 2-core
 // machine went from slower than one thread to ~1.8× it).
 //
-// The unpacked Sgemm splits C by column panels when every goroutine gets
-// at least two (gemmCols): one fork-join per call, each goroutine packing
-// its own B̃ panels and its own copy of Ã. Otherwise B̃ is packed once per
+// The unpacked Sgemm splits C by rows (when m ≥ n) or by column panels
+// when every goroutine gets at least two tiles (gemmRange): one fork-join
+// per call, each goroutine packing its own part of the split operand and
+// its own copy of the other (the smaller one, since the split follows the
+// longer side of C). Otherwise B̃ is packed once per
 // (jc, pc) block, shared by all goroutines, which then split the rows of
 // C in whole register tiles, each packing its own Ã. The depth is cut
 // into equal k-slices (depthStep: one slice up to 1.5·kc), so k = 256 is
