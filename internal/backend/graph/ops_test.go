@@ -99,6 +99,14 @@ func opCases(t testing.TB) []opCase {
 			ys := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
 			return be.Concat(1, ys[0], ys[1])
 		}, approx: true, shapes: [][]int{{3, 5}, {4, 5}, {2, 5}}},
+		{name: "gated_pair_silu", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			gu := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
+			return be.(backend.GatedActivator).GatedActivation(gu[0], gu[1], backend.ActSiLU)
+		}, approx: true, shapes: [][]int{{2, 3, 5}, {9, 5}, {9, 5}}},
+		{name: "gated_pair_gelu", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			gu := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
+			return be.(backend.GatedActivator).GatedActivation(gu[0], gu[1], backend.ActGELUTanh)
+		}, approx: true, shapes: [][]int{{4, 5}, {3, 5}, {3, 5}}},
 		{name: "matmul_3d", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.MatMul(in[0], in[1], false)
 		}, approx: true, shapes: [][]int{{3, 4, 5}, {3, 5, 2}}},
@@ -408,4 +416,16 @@ func TestCrossEntropyFloat32MatchesFloat64(t *testing.T) {
 		require.NoError(t, err)
 		require.InDelta(t, crossEntropyRef(logits, targets, -1), l.Data[0], 1e-5)
 	}
+}
+
+// TestGatedPairReadsTheProduct: the gate/up halves of one LinearMulti go
+// into one GatedPair node (one gradient buffer, no zero-padded halves).
+func TestGatedPairReadsTheProduct(t *testing.T) {
+	be := newGraph()
+	x := be.Const(ft.New(2, 4))
+	gu := backend.Linears(be, x, []backend.Value{be.Const(ft.New(3, 4)), be.Const(ft.New(3, 4))}, nil)
+	y := be.Node(be.GatedActivation(gu[0], gu[1], backend.ActSiLU))
+	require.Contains(t, y.Op().String(), "GatedPair")
+	swapped := be.Node(be.GatedActivation(gu[1], gu[0], backend.ActSiLU))
+	require.Contains(t, swapped.Op().String(), "GatedActivation")
 }
