@@ -283,4 +283,5 @@ func (b *Backend) attention(q, k, v backend.Value, opt backend.AttnOpts, merged 
 func (b *Backend) AttentionMerged(q, k, v backend.Value, opt backend.AttnOpts) backend.Value {
 	return b.attention(q, k, v, opt, true)
 }
+
 var _ gradOwner = attnK{}
