@@ -19,7 +19,9 @@ type Options struct {
 	// default is float32, the training precision.
 	Float64 bool
 	// Trainable decides, once per weight tensor, whether Weight makes it a
-	// learnable parameter. Nil means every weight is trainable.
+	// learnable parameter. Nil means every weight is trainable. The Linear
+	// ops pack a frozen weight once, on the first Run after Backward; after
+	// changing a frozen tensor in place, call RefreshFrozen.
 	Trainable func(*ft.Tensor) bool
 }
 
@@ -45,6 +47,8 @@ type Backend struct {
 	feeds  map[*gorgonia.Node]feed
 	grads  bool
 	nextID int
+	// packs are the frozen-weight packings of the Linear ops (RefreshFrozen).
+	packs []*frozenPack
 }
 
 var (

@@ -78,7 +78,9 @@
 // trainable parameter influences (a frozen weight, a constant, anything
 // computed from them only); DiffWRT drops them, so differentiation adds
 // no gradient node for them and the machine does no work for them: a
-// frozen decoder's Linear computes dx only, never dw. Each op owns its
+// frozen decoder's Linear computes dx only, never dw, and multiplies by
+// panels of its weight packed once on the first run (RefreshFrozen
+// repacks after a frozen tensor is changed in place). Each op owns its
 // output buffer (allocated on the first run, reused by every later run;
 // zeroed first only for kernels that do not overwrite every element), and
 // ops with state (attention, cross-entropy, LinearMulti) keep their

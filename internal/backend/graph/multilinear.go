@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
+	"github.com/fovea-ml/fovea/internal/blas"
 	ft "github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -36,6 +37,17 @@ type linearMultiK struct {
 type multiState struct {
 	w32 []float32
 	w64 []float64
+	// frozen: every weight is frozen (Backward), so the stacked weights
+	// are packed once (pack) and never restacked.
+	frozenPack
+}
+
+func (k linearMultiK) setFrozen(f []bool) {
+	all := true
+	for g := range k.outs {
+		all = all && f[1+g]
+	}
+	k.st.frozen = all
 }
 
 func (k linearMultiK) name() string {
@@ -88,19 +100,22 @@ func (k linearMultiK) forward(out float64Or32, in []gorgonia.Value) {
 		k.st.w64 = grow(k.st.w64, k.width()*lastDim(in[0]))
 		multiFwd(k, buf[float64](out), k.st.w64, in)
 	} else {
+		stacked := k.st.frozen && k.st.wT != nil
 		k.st.w32 = grow(k.st.w32, k.width()*lastDim(in[0]))
-		multiFwd(k, buf[float32](out), k.st.w32, in)
+		multiFwd(k, buf[float32](out), k.st.w32, in, stacked)
 	}
 }
 
-func multiFwd[F float](k linearMultiK, y, wcat []F, in []gorgonia.Value) {
+func multiFwd[F float](k linearMultiK, y, wcat []F, in []gorgonia.Value, stacked ...bool) {
 	x := data[F](in[0])
 	n := lastDim(in[0])
 	m, width := len(x)/n, k.width()
-	off := 0
-	for g, o := range k.outs {
-		copy(wcat[off*n:(off+o)*n], data[F](in[1+g]))
-		off += o
+	if len(stacked) == 0 || !stacked[0] { // frozen weights stay stacked and packed from the first run
+		off := 0
+		for g, o := range k.outs {
+			copy(wcat[off*n:(off+o)*n], data[F](in[1+g]))
+			off += o
+		}
 	}
 	var beta F
 	if slices.Contains(k.hasBias, true) {
@@ -118,6 +133,10 @@ func multiFwd[F float](k linearMultiK, y, wcat []F, in []gorgonia.Value) {
 		}
 		beta = 1
 	}
+	if y32, ok := any(y).([]float32); ok && k.st.frozen {
+		blas.Default().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(any(wcat).([]float32), width, n), float32(beta), y32, width)
+		return
+	}
 	gemm(false, true, m, width, n, x, n, wcat, n, beta, y, width) // [M, ΣOut]
 }
 
@@ -134,6 +153,10 @@ func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value,
 	n := lastDim(in[0])
 	m, width := len(x)/n, k.width()
 	if i == 0 {
+		if dx32, ok := any(dx).([]float32); ok && k.st.frozen {
+			blas.Default().SgemmPacked(m, 1, any(dy).([]float32), width, k.st.packedN(any(wcat).([]float32), width, n), 0, dx32, n)
+			return
+		}
 		gemm(false, false, m, n, width, dy, width, wcat, n, 0, dx, n) // dx = dy·W
 		return
 	}
@@ -236,6 +259,7 @@ func (b *Backend) LinearMulti(x backend.Value, ws, bs []backend.Value) []backend
 	}
 	xs := b.Shape(x)
 	k := linearMultiK{st: &multiState{}}
+	b.packs = append(b.packs, &k.st.frozenPack)
 	inputs := []*gorgonia.Node{b.Node(x)}
 	for _, w := range ws {
 		s := b.Shape(w)
