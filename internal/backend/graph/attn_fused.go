@@ -31,8 +31,9 @@ import (
 //	dk += dSᵀ·q, dv += Pᵀ·dy    sgemm(T, N)
 //
 // all three gradients in one pass (the first gradient node asked for
-// runs it; the others copy their part), items in parallel on one thread
-// each. A fully masked row has P = 0 and so no gradient.
+// runs it; every gradient node hands on its buffer without a copy,
+// gradOwner), items in parallel on one thread each. A fully masked row
+// has P = 0 and so no gradient.
 type attnK struct {
 	scale   float32
 	causal  bool

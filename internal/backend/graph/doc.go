@@ -44,7 +44,8 @@
 //     softmax and ·v in one op per (batch, head), grouped query heads
 //     reading their kv head in place; it keeps the probabilities for the
 //     backward pass, which computes dq, dk and dv in one pass of five
-//     sgemm calls per head. AttentionMerged (backend.MergedAttention)
+//     sgemm calls per head; the additive mask broadcasts over B and H and
+//     is not differentiated. AttentionMerged (backend.MergedAttention)
 //     writes [B, T, H·Dh] directly.
 //   - SplitHeadsRoPE (backend.HeadSplitter) and GatedActivation
 //     (backend.GatedActivator), fused.go: the head split with the
@@ -60,8 +61,6 @@
 //   - RoPE: positions and inverse frequencies are op parameters; cos/sin
 //     come from backend.RoPE.CosSin and the float32 forward calls
 //     backend.ApplyRoPE itself; the gradient rotates by −angle.
-//   - AttnScores (scale, causal −Inf, additive mask broadcast over B/H):
-//     the mask is not differentiated.
 //   - Broadcast Add/Mul of any rank (NumPy rules): gorgonia's
 //     BroadcastAdd stops at 4 dims and materialises repeats. binary.go
 //     holds graph's one broadcast index helper (shape rule, strides,
