@@ -344,8 +344,8 @@ func (b *Backend) Concat(axis int, xs ...backend.Value) backend.Value {
 	return must("Concat")(gorgonia.Concat(axis, nodes...))
 }
 
-// Embedding gathers rows of table [V, D] → [len(ids), D] (gorgonia
-// ByIndices; its gradient scatter-adds). SetIDs rebinds the ids.
+// Embedding gathers rows of table [V, D] → [len(ids), D] (a custom op;
+// its gradient scatter-adds into an owned buffer). SetIDs rebinds the ids.
 func (b *Backend) Embedding(table backend.Value, ids []int) backend.Value {
 	ts := b.Shape(table)
 	if len(ts) != 2 {
@@ -356,7 +356,7 @@ func (b *Backend) Embedding(table backend.Value, ids []int) backend.Value {
 	}
 	idn := gorgonia.NewTensor(b.g, tensor.Int, 1, gorgonia.WithShape(len(ids)), gorgonia.WithName(b.name("ids")),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(slices.Clone(ids)))))
-	y := must("Embedding")(gorgonia.ByIndices(b.Node(table), idn, 0)) // [N, D]
+	y := apply(gatherK{}, b.dt, b.Node(table), idn) // [N, D] (embed.go)
 	b.feeds[y] = feed{ids: idn, n: ts[0], ignore: -1}
 	return y
 }
