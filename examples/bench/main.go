@@ -8,7 +8,12 @@
 // FFN 1536, vocab 49152, tied); the unified (LLaVA) pipeline = ViT-B/16 +
 // MLP projector + 196 image tokens + 32 text tokens to the first token; the
 // cross-attention pipeline = the same image through the vision tower and a
-// linear projector into 4 gated cross-attention layers, 32 text tokens.
+// linear projector into 4 gated cross-attention layers, 32 text tokens;
+// train = one forward + backward + AdamW step of a small Llama on the
+// graph backend (train_step_tok_s); stage1 = one LLaVA stage-1 step
+// (cached features of a frozen small CLIP, a trained MLP2 projector, the
+// same Llama frozen: train_stage1_tok_s). torchref.py times the same
+// shapes in PyTorch.
 // Every figure is the best of -reps runs (after one warm-up) so that noise
 // from a shared machine shows as spread, not as bias.
 package main

@@ -54,7 +54,7 @@ check_coretype()  # before torch loads OpenBLAS
 import torch  # noqa: E402
 import torch.nn.functional as F
 
-THREADS = 2
+THREADS = int(os.environ.get("TORCHREF_THREADS", "2"))
 REPS = 3
 TRAIN_REPS = 20
 TRAIN_WARMUP = 2

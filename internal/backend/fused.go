@@ -8,7 +8,7 @@ import (
 
 // Optional Backend extensions: fused forms of short op sequences that
 // layer code checks for with a type assertion, falling back to the plain
-// Backend ops (the graph backend implements none of them). Each fused op
+// Backend ops (Eager and the graph backend implement them all). Each fused op
 // computes what its fallback computes, up to float32 rounding order.
 
 // HeadSplitter fuses the head split of attention with RoPE.

@@ -113,7 +113,7 @@
 // parallel (exported as Parallel for package quant and backend) runs
 // f(0..n−1) with the caller taking the last share. It hands the other
 // shares to a pool of GOMAXPROCS−1 persistent helper goroutines (pool.go)
-// that poll for the next job for spinWait (200 µs) after each one and
+// that poll for the next job for spinWait (20 µs) after each one and
 // then park: a decode step is ~100 short products a few µs apart, and
 // waking a parked thread per product cost a third of the bandwidth
 // (13–14 GB/s against 21 GB/s with the pool on the same stream). The
@@ -121,10 +121,21 @@
 // One job uses the pool at a time; a concurrent or nested call starts
 // goroutines instead, so callers never wait for one another.
 //
-// In the unpacked Sgemm, B̃ is packed once per (jc, pc) block, shared by
-// all goroutines; the goroutines then split the rows of C in whole
-// register tiles, each packing its own Ã, or split the column panels when
-// C has too few rows. At most runtime.GOMAXPROCS(0) goroutines, and fewer
+// The caller of a fork-join runs its own share, then every share that no
+// helper has claimed yet (each share is claimed by one atomic swap), and
+// waits only for shares already running: on a loaded machine a helper the
+// OS has descheduled delays nobody (training steps on the shared 2-core
+// machine went from slower than one thread to ~1.8× it).
+//
+// The unpacked Sgemm splits C by rows (when m ≥ n) or by column panels
+// when every goroutine gets at least two tiles (gemmRange): one fork-join
+// per call, each goroutine packing its own part of the split operand and
+// its own copy of the other (the smaller one, since the split follows the
+// longer side of C). Otherwise B̃ is packed once per
+// (jc, pc) block, shared by all goroutines, which then split the rows of
+// C in whole register tiles, each packing its own Ã. The depth is cut
+// into equal k-slices (depthStep: one slice up to 1.5·kc), so k = 256 is
+// one slice rather than 192 + 64. At most runtime.GOMAXPROCS(0) goroutines, and fewer
 // for small problems (one per minFlopsPerThread of work). m == 1 is
 // routed to Sgemv.
 //
@@ -145,7 +156,10 @@
 // GELUTanh (computed as x·σ(2u), no cancellation), QuickGELU, RotateHalf
 // (RoPE on one head, HF's rotate_half convention; products and sums
 // rounded separately on every level, so levels agree bit for bit), plus
-// the Max/ExpSub/Scale building blocks of streaming softmax. The exp-heavy
+// the Max/ExpSub/Scale building blocks of streaming softmax, and AdamW
+// (one optimizer update over w, g, m, v: AVX2 on whole vectors with the
+// same float32 operations in the same order as its Go twin adamWGo;
+// AdamWRef is the float64 oracle). The exp-heavy
 // parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU
 // and the exact GELU) have AVX2+FMA assembly on 8 lanes (also used at the
 // AVX-512 level) with Go twins (expSubGo, sigmoidMulGo, geluTanhGo,

@@ -82,7 +82,19 @@ func bindAsm(im *Impl) {
 	im.sum, im.sumSq, im.vmax, im.sumSqDev = sumAsm, sumSqAsm, maxAsm, sumSqDevAsm
 	im.rmsApply, im.lnApply = rmsApplyAsm, lnApplyAsm
 	im.rotateHalf = rotateHalfAsm
+	im.adamw = adamWAsm
 	im.expSub, im.sigmoidMul, im.gelu, im.geluTanh = expSubAsm, sigmoidMulAsm, geluAsm, geluTanhAsm
+}
+
+//go:noescape
+func adamwAVX2(wp, gp, mp, vp *float32, n int, c *AdamWCoef)
+
+func adamWAsm(w, g, m, v []float32, c *AdamWCoef) {
+	n8 := len(w) &^ (vecLanes - 1)
+	if n8 > 0 {
+		adamwAVX2(&w[0], &g[0], &m[0], &v[0], n8, c)
+	}
+	adamWGo(w[n8:], g[n8:], m[n8:], v[n8:], c)
 }
 
 //go:noescape

@@ -98,6 +98,8 @@ type Impl struct {
 	lnApply          func(dst, x, w, b []float32, c, s float32)
 	// rotateHalf is RoPE on one head (twin rotateHalfGo).
 	rotateHalf func(dst, x, cos, sin []float32)
+	// adamw is one optimizer update (twin adamWGo).
+	adamw func(w, g, m, v []float32, c *AdamWCoef)
 	// scratch pools the sgemm packing buffers (*gemmScratch) of this
 	// level; shared by WithThreads copies, safe for concurrent use.
 	scratch *sync.Pool
@@ -115,6 +117,7 @@ func ForLevel(l Level) (*Impl, error) {
 	}
 	im := &Impl{
 		level: l, gemm: gemmKernelGo, dot: sdotGo, dot4: sdot4Go, axpy: saxpyGo, dotRows: sdotRowsGo,
+		adamw:  adamWGo,
 		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo,
 		sum: sum, sumSq: sumSquares, vmax: maxGo, sumSqDev: sumSqDevGo, rmsApply: rmsApplyGo, lnApply: lnApplyGo,
 		rotateHalf: rotateHalfGo,

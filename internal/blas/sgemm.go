@@ -141,13 +141,24 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 	mr, nr := kern.mr, kern.nr
 	rowTiles := (m + mr - 1) / mr
 	colTiles := (n + nr - 1) / nr
-	if threads <= 1 || colTiles >= minColPanelsPerThread*threads {
-		// Column ownership: one fork-join for the whole product.
-		threads = max(1, min(threads, colTiles))
+	byRows := m >= n && rowTiles >= minColPanelsPerThread*threads
+	if threads <= 1 || byRows || colTiles >= minColPanelsPerThread*threads {
+		// Row or column ownership: one fork-join for the whole product.
+		// Each goroutine packs all of the operand it shares (op(B) when
+		// splitting rows, op(A) when splitting columns), so split the
+		// side that leaves the smaller one to copy.
+		if byRows {
+			threads = max(1, min(threads, rowTiles))
+		} else {
+			threads = max(1, min(threads, colTiles))
+		}
 		parallel(threads, func(t int) {
-			jlo, jhi := colTiles*t/threads*nr, min(n, colTiles*(t+1)/threads*nr)
-			if jlo < jhi {
-				gemmCols(im, transA, transB, m, jlo, jhi, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			mlo, mhi, jlo, jhi := 0, m, colTiles*t/threads*nr, min(n, colTiles*(t+1)/threads*nr)
+			if byRows {
+				mlo, mhi, jlo, jhi = rowTiles*t/threads*mr, min(m, rowTiles*(t+1)/threads*mr), 0, n
+			}
+			if mlo < mhi && jlo < jhi {
+				gemmRange(im, transA, transB, mlo, mhi, jlo, jhi, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			}
 		})
 		return
@@ -208,12 +219,12 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 	}
 }
 
-// minColPanelsPerThread is the number of B̃ column panels per goroutine
-// from which sgemm splits C by columns with a single fork-join (gemmCols)
-// instead of sharing each packed B̃ block between goroutines (two
-// fork-joins per block). Splitting by columns packs op(A) once per
-// goroutine, which costs less than the extra synchronisation once every
-// goroutine owns a few panels.
+// minColPanelsPerThread is the number of register tiles (row tiles or
+// column panels) per goroutine from which sgemm splits C by rows or by
+// columns with a single fork-join (gemmRange) instead of sharing each
+// packed B̃ block between goroutines (two fork-joins per block). Each
+// goroutine then packs the shared operand itself, which costs less than
+// the extra synchronisation once every goroutine owns a few tiles.
 const minColPanelsPerThread = 2
 
 // depthStep returns the k-slice depth for a product of depth k: k itself
@@ -228,14 +239,15 @@ func depthStep(kc, k int) int {
 	return (k + n - 1) / n
 }
 
-// gemmCols runs the whole blocked algorithm for columns [jlo, jhi) of C on
-// the calling goroutine, with its own packed B̃ and Ã (pooled scratch).
-func gemmCols(im *Impl, transA, transB bool, m, jlo, jhi, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// gemmRange runs the whole blocked algorithm for rows [mlo, mhi) and
+// columns [jlo, jhi) of C on the calling goroutine, with its own packed B̃
+// and Ã (pooled scratch).
+func gemmRange(im *Impl, transA, transB bool, mlo, mhi, jlo, jhi, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	kern := &im.gemm
 	s := im.getScratch()
 	defer im.scratch.Put(s)
 	if beta != 0 {
-		scaleRows(m, jhi-jlo, beta, c[jlo:], ldc)
+		scaleRows(mhi-mlo, jhi-jlo, beta, c[mlo*ldc+jlo:], ldc)
 	}
 	ks := depthStep(kern.kc, k)
 	for jc := jlo; jc < jhi; jc += kern.nc {
@@ -245,8 +257,8 @@ func gemmCols(im *Impl, transA, transB bool, m, jlo, jhi, k int, alpha float32, 
 			bp := s.bpFor(roundUp(nb, kern.nr) * kb)
 			packB(kern, transB, kb, nb, b, ldb, pc, jc, bp)
 			add := beta != 0 || pc > 0
-			for ic := 0; ic < m; ic += kern.mc {
-				mb := min(kern.mc, m-ic)
+			for ic := mlo; ic < mhi; ic += kern.mc {
+				mb := min(kern.mc, mhi-ic)
 				ap := s.apFor(roundUp(mb, kern.mr) * kb)
 				packA(kern, transA, mb, kb, alpha, a, lda, ic, pc, ap)
 				macroKernel(kern, mb, kb, 0, nb, ap, bp, c[ic*ldc+jc:], ldc, s.tile, add)

@@ -94,11 +94,6 @@ func (o *AdamW) Update(params []Param, grads []*ft.Tensor) error {
 	return o.update(params, gs, 1)
 }
 
-// adamCoef are one step's constants of the update, in float32.
-type adamCoef struct {
-	decay, b1, c1, b2, c2, lr, rbc2, eps, gscale float32
-}
-
 // chunkAdam is the element count of one parallel task of the optimizer.
 const chunkAdam = 1 << 14
 
@@ -135,7 +130,7 @@ func (o *AdamW) update(params []Param, grads [][]float32, gscale float32) error 
 	blas.ParallelItems(len(tasks), workers(len(tasks)), func(_, it int) {
 		t := tasks[it]
 		w := params[t.p].Tensor.Data
-		adamwStep(w[t.lo:t.hi], grads[t.p][t.lo:t.hi], ms[t.p][t.lo:t.hi], vs[t.p][t.lo:t.hi], c)
+		blas.AdamW(w[t.lo:t.hi], grads[t.p][t.lo:t.hi], ms[t.p][t.lo:t.hi], vs[t.p][t.lo:t.hi], c)
 	})
 	for _, p := range params {
 		if p.Node != nil && p.Node.Value() != nil {
@@ -150,40 +145,22 @@ func (o *AdamW) update(params []Param, grads [][]float32, gscale float32) error 
 }
 
 // coef returns step o.t's constants; gscale multiplies every gradient.
-func (o *AdamW) coef(gscale float32) adamCoef {
+func (o *AdamW) coef(gscale float32) *blas.AdamWCoef {
 	bc1 := 1 - math.Pow(o.Beta1, float64(o.t))
 	bc2 := 1 - math.Pow(o.Beta2, float64(o.t))
-	return adamCoef{
-		decay: float32(1 - o.LR*o.WeightDecay),
-		b1:    float32(o.Beta1), c1: float32(1 - o.Beta1),
-		b2: float32(o.Beta2), c2: float32(1 - o.Beta2),
-		lr:     float32(o.LR / bc1),
-		rbc2:   float32(1 / math.Sqrt(bc2)),
-		eps:    float32(o.Eps),
-		gscale: gscale,
+	return &blas.AdamWCoef{
+		Decay: float32(1 - o.LR*o.WeightDecay),
+		B1:    float32(o.Beta1), C1: float32(1 - o.Beta1),
+		B2: float32(o.Beta2), C2: float32(1 - o.Beta2),
+		LR:     float32(o.LR / bc1),
+		RBC2:   float32(1 / math.Sqrt(bc2)),
+		Eps:    float32(o.Eps),
+		GScale: gscale,
 	}
 }
 
-// adamwStep is one AdamW update of w with gradient g (times c.gscale) and
-// moments m, v, in float32:
-//
-//	m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
-//	w ← w·(1 − lr·wd) − (lr/(1−β1ᵗ))·m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
-//
-// adamwStepRef is its float64 twin.
-func adamwStep(w, g, m, v []float32, c adamCoef) {
-	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
-	for j, x := range w {
-		gj := g[j] * c.gscale
-		mj := c.b1*m[j] + c.c1*gj
-		vj := c.b2*v[j] + c.c2*gj*gj
-		m[j], v[j] = mj, vj
-		den := float32(math.Sqrt(float64(vj)))*c.rbc2 + c.eps
-		w[j] = x*c.decay - c.lr*mj/den
-	}
-}
-
-// adamwStepRef is adamwStep in float64, as torch.optim.AdamW writes it
+// adamwStepRef is the update in float64 from the hyper-parameters, as
+// torch.optim.AdamW writes it
 // (the moments rounded to float32 between steps).
 func adamwStepRef(w, g, m, v []float32, lr, beta1, beta2, eps, wd float64, t int, gscale float64) {
 	bc1 := 1 - math.Pow(beta1, float64(t))

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -81,110 +80,6 @@ func ropeApply[F float](y, x []F, cos, sin []float32, half int, sign F) {
 			sn := sign * F(s[j])
 			y[off+j] = a*F(c[j]) - b*sn
 			y[off+j+half] = b*F(c[j]) + a*sn
-		}
-	}
-}
-
-// ---- attention scores: y = s·scale + mask, causal positions → −Inf ----
-
-// scoresK post-processes raw q·kᵀ [B, H, Tq, Tk]. Inputs: s and, when
-// hasMask, an additive mask [B or 1, H or 1, Tq, Tk] (not differentiated).
-type scoresK struct {
-	scale   float32
-	causal  bool
-	hasMask bool
-}
-
-func (k scoresK) name() string {
-	return fmt.Sprintf("AttnScores{%x,%v,%v}", math.Float32bits(k.scale), k.causal, k.hasMask)
-}
-func (k scoresK) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	s := in[0]
-	if len(s) != 4 {
-		return nil, fmt.Errorf("scores %v, want [B, H, Tq, Tk]", s)
-	}
-	if k.hasMask {
-		// The mask broadcasts over B and H only.
-		m := in[1]
-		if out, err := broadcastShape(m, s); err != nil || !out.Eq(s) || len(m) != 4 || m[2] != s[2] || m[3] != s[3] {
-			return nil, fmt.Errorf("mask %v for scores %v", m, s)
-		}
-	}
-	return s.Clone(), nil
-}
-func (k scoresK) diffWRT() []bool {
-	if k.hasMask {
-		return []bool{true, false}
-	}
-	return []bool{true}
-}
-func (k scoresK) forward(out float64Or32, in []gorgonia.Value) {
-	if is64(out) {
-		scoresFwd(k, buf[float64](out), in)
-	} else {
-		scoresFwd(k, buf[float32](out), in)
-	}
-}
-func scoresFwd[F float](k scoresK, y []F, in []gorgonia.Value) {
-	s := in[0].Shape()
-	b, h, tq, tk := s[0], s[1], s[2], s[3]
-	x := data[F](in[0])
-	var mask []F
-	var mst []int // element strides of the mask seen through s (0 where it broadcasts)
-	if k.hasMask {
-		mask = data[F](in[1])
-		mst = backend.BroadcastStrides(in[1].Shape(), s)
-	}
-	scale := F(k.scale)
-	for bi := 0; bi < b; bi++ {
-		for hd := 0; hd < h; hd++ {
-			plane := ((bi*h + hd) * tq) * tk
-			for i := 0; i < tq; i++ {
-				row := y[plane+i*tk : plane+(i+1)*tk]
-				src := x[plane+i*tk : plane+(i+1)*tk]
-				for j, v := range src {
-					row[j] = v * scale
-				}
-				if mask != nil {
-					mrow := bi*mst[0] + hd*mst[1] + i*tk
-					m := mask[mrow : mrow+tk]
-					for j := range row {
-						row[j] += m[j]
-					}
-				}
-				if k.causal {
-					for j := max(0, tk-tq+i+1); j < tk; j++ {
-						row[j] = F(math.Inf(-1))
-					}
-				}
-			}
-		}
-	}
-}
-func (k scoresK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
-	s := in[0].Shape()
-	if is64(dx) {
-		scoresBwd(k, buf[float64](dx), data[float64](dy), s[2], s[3])
-	} else {
-		scoresBwd(k, buf[float32](dx), data[float32](dy), s[2], s[3])
-	}
-}
-
-// scoresBwd: dx = dy·scale, zero where the causal mask hid the score.
-func scoresBwd[F float](k scoresK, dx, dy []F, tq, tk int) {
-	scale := F(k.scale)
-	for off := 0; off < len(dx); off += tk {
-		i := (off / tk) % tq
-		lim := tk
-		if k.causal {
-			lim = tk - tq + i + 1
-		}
-		for j := 0; j < tk; j++ {
-			if j < lim {
-				dx[off+j] = dy[off+j] * scale
-			} else {
-				dx[off+j] = 0
-			}
 		}
 	}
 }

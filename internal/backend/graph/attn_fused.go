@@ -31,8 +31,9 @@ import (
 //	dk += dSᵀ·q, dv += Pᵀ·dy    sgemm(T, N)
 //
 // all three gradients in one pass (the first gradient node asked for
-// runs it; the others copy their part), items in parallel on one thread
-// each. A fully masked row has P = 0 and so no gradient.
+// runs it; every gradient node hands on its buffer without a copy,
+// gradOwner), items in parallel on one thread each. A fully masked row
+// has P = 0 and so no gradient.
 type attnK struct {
 	scale   float32
 	causal  bool
@@ -171,18 +172,28 @@ func softmaxRow[F float](row []F) {
 	softmaxRowRef(row)
 }
 
-func (k attnK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
+func (k attnK) backward(i int, dx float64Or32, in []gorgonia.Value, y, dy gorgonia.Value) {
+	switch g := k.gradOf(i, in, y, dy).(type) {
+	case []float64:
+		copy(buf[float64](dx), g)
+	case []float32:
+		copy(buf[float32](dx), g)
+	}
+}
+
+// gradOf implements gradOwner: the first gradient node of a run computes
+// dq, dk and dv together; every node returns its own buffer.
+func (k attnK) gradOf(i int, in []gorgonia.Value, _, dy gorgonia.Value) float64Or32 {
 	d := attnDimsOf(in[0].Shape(), in[1].Shape())
 	st := k.st
-	if is64(dx) {
+	if _, ok := dy.Data().([]float64); ok {
 		if st.done != st.run {
 			st.dq64, st.dk64, st.dv64 = grow(st.dq64, numel(in[0])), grow(st.dk64, numel(in[1])), grow(st.dv64, numel(in[2]))
 			st.dp64 = grow(st.dp64, len(st.p64))
 			attnBwd(k, d, st.dq64, st.dk64, st.dv64, st.dp64, st.p64, in, data[float64](dy))
 			st.done = st.run
 		}
-		copy(buf[float64](dx), [][]float64{st.dq64, st.dk64, st.dv64}[i])
-		return
+		return [][]float64{st.dq64, st.dk64, st.dv64}[i]
 	}
 	if st.done != st.run {
 		st.dq32, st.dk32, st.dv32 = grow(st.dq32, numel(in[0])), grow(st.dk32, numel(in[1])), grow(st.dv32, numel(in[2]))
@@ -190,7 +201,7 @@ func (k attnK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgon
 		attnBwd(k, d, st.dq32, st.dk32, st.dv32, st.dp32, st.p32, in, data[float32](dy))
 		st.done = st.run
 	}
-	copy(buf[float32](dx), [][]float32{st.dq32, st.dk32, st.dv32}[i])
+	return [][]float32{st.dq32, st.dk32, st.dv32}[i]
 }
 
 // numel is the element count of a value.
@@ -213,14 +224,7 @@ func attnBwd[F float](k attnK, d attnDims, dq, dk, dv, dp, p []F, in []gorgonia.
 			dyh := dy[off:]
 			gemm1(one, false, true, d.tq, d.tk, d.dh, dyh, ld, v[kv:], d.dh, 0, dph, d.tk) // dP = dy·vᵀ
 			for i := 0; i < d.tq; i++ {
-				pr, dr := ph[i*d.tk:(i+1)*d.tk], dph[i*d.tk:(i+1)*d.tk]
-				var dot float64
-				for j, x := range pr {
-					dot += float64(x) * float64(dr[j])
-				}
-				for j, x := range pr {
-					dr[j] = F(float64(x)*(float64(dr[j])-dot)) * scale // dS
-				}
+				softmaxGradRow(dph[i*d.tk:(i+1)*d.tk], ph[i*d.tk:(i+1)*d.tk], scale) // dS
 			}
 			qo := (b*d.h + h) * d.tq * d.dh
 			var beta F
@@ -232,6 +236,26 @@ func attnBwd[F float](k attnK, d attnDims, dq, dk, dv, dp, p []F, in []gorgonia.
 			gemm1(one, true, false, d.tk, d.dh, d.tq, ph, d.tk, dyh, ld, beta, dvh, d.dh)          // dv += Pᵀ·dy
 		}
 	})
+}
+
+// softmaxGradRow replaces dp by scale·p⊙(dp − Σ p⊙dp): blas.Sdot and
+// float32 in a float32 graph, float64 sums in a float64 one.
+func softmaxGradRow[F float](dp, p []F, scale F) {
+	if p32, ok := any(p).([]float32); ok {
+		d32 := any(dp).([]float32)
+		dot, s := blas.Sdot(len(p32), p32, d32), float32(scale)
+		for j, x := range p32 {
+			d32[j] = x * (d32[j] - dot) * s
+		}
+		return
+	}
+	var dot float64
+	for j, x := range p {
+		dot += float64(x) * float64(dp[j])
+	}
+	for j, x := range p {
+		dp[j] = F(float64(x)*(float64(dp[j])-dot)) * scale
+	}
 }
 
 // attention builds the fused attention node.
@@ -260,3 +284,5 @@ func (b *Backend) attention(q, k, v backend.Value, opt backend.AttnOpts, merged 
 func (b *Backend) AttentionMerged(q, k, v backend.Value, opt backend.AttnOpts) backend.Value {
 	return b.attention(q, k, v, opt, true)
 }
+
+var _ gradOwner = attnK{}

@@ -19,7 +19,9 @@ type Options struct {
 	// default is float32, the training precision.
 	Float64 bool
 	// Trainable decides, once per weight tensor, whether Weight makes it a
-	// learnable parameter. Nil means every weight is trainable.
+	// learnable parameter. Nil means every weight is trainable. The Linear
+	// ops pack a frozen weight once, on the first Run after Backward; after
+	// changing a frozen tensor in place, call RefreshFrozen.
 	Trainable func(*ft.Tensor) bool
 }
 
@@ -45,6 +47,8 @@ type Backend struct {
 	feeds  map[*gorgonia.Node]feed
 	grads  bool
 	nextID int
+	// packs are the frozen-weight packings of the Linear ops (RefreshFrozen).
+	packs []*frozenPack
 }
 
 var (
@@ -299,7 +303,7 @@ func (b *Backend) Transpose(x backend.Value, perm ...int) backend.Value {
 	if identity && len(perm) == len(b.Shape(x)) {
 		return x
 	}
-	return must("Transpose")(gorgonia.Transpose(b.Node(x), perm...))
+	return b.permute(x, perm) // one strided copy (permute.go)
 }
 
 // Slice keeps [start, end) along axis.
@@ -340,8 +344,8 @@ func (b *Backend) Concat(axis int, xs ...backend.Value) backend.Value {
 	return must("Concat")(gorgonia.Concat(axis, nodes...))
 }
 
-// Embedding gathers rows of table [V, D] → [len(ids), D] (gorgonia
-// ByIndices; its gradient scatter-adds). SetIDs rebinds the ids.
+// Embedding gathers rows of table [V, D] → [len(ids), D] (a custom op;
+// its gradient scatter-adds into an owned buffer). SetIDs rebinds the ids.
 func (b *Backend) Embedding(table backend.Value, ids []int) backend.Value {
 	ts := b.Shape(table)
 	if len(ts) != 2 {
@@ -352,7 +356,7 @@ func (b *Backend) Embedding(table backend.Value, ids []int) backend.Value {
 	}
 	idn := gorgonia.NewTensor(b.g, tensor.Int, 1, gorgonia.WithShape(len(ids)), gorgonia.WithName(b.name("ids")),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(slices.Clone(ids)))))
-	y := must("Embedding")(gorgonia.ByIndices(b.Node(table), idn, 0)) // [N, D]
+	y := apply(gatherK{}, b.dt, b.Node(table), idn) // [N, D] (embed.go)
 	b.feeds[y] = feed{ids: idn, n: ts[0], ignore: -1}
 	return y
 }

@@ -34,7 +34,7 @@ func newBcastK(mul bool, a, b tensor.Shape) (bcastK, error) {
 // Broadcast indexing: the shape rule and per-operand strides are
 // internal/backend's (shared with the eager backend); the walk over output
 // elements is graph's.
-// bcastK and scoresK (the attention mask) both use it.
+// bcastK and the fused attention (its mask) both use it.
 
 // broadcastShape is backend.BroadcastShape on gorgonia shapes.
 func broadcastShape(a, b tensor.Shape) (tensor.Shape, error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gorgonia.org/gorgonia"
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
@@ -295,4 +297,130 @@ func TestBlockGradients(t *testing.T) {
 	}, nil, all...)
 	t.Logf("block max relative gradient error %.3g", rel)
 	require.Less(t, rel, gradTol)
+}
+
+// TestFrozenWeightsGetNoGradientWork: with the weights frozen
+// (Options.Trainable) and only the input trainable — stage 1 through a
+// frozen decoder — the graph holds input-gradient nodes only: no dW, no
+// bias or norm-weight gradient, for Linear, LinearMulti and RMSNorm; the
+// input's gradient is still the full float64 reference.
+func TestFrozenWeightsGetNoGradientWork(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	x := randTensor(rng, 1, 2, 3, 5)
+	w1, w2, w3 := randTensor(rng, 1, 4, 5), randTensor(rng, 1, 6, 5), randTensor(rng, 1, 5, 10)
+	b1, nw := randTensor(rng, 1, 4), randTensor(rng, 1, 5)
+	frozen := map[*ft.Tensor]bool{w1: true, w2: true, w3: true, b1: true, nw: true}
+	fn := func(be backend.Backend, in []backend.Value) backend.Value {
+		ys := backend.Linears(be, be.RMSNorm(in[0], in[5], 1e-5), []backend.Value{in[1], in[2]}, []backend.Value{in[4], nil})
+		return be.Linear(be.Concat(2, ys[0], ys[1]), in[3], nil)
+	}
+	be := graph.New(graph.Options{Trainable: func(w *ft.Tensor) bool { return !frozen[w] }})
+	inputs := []*ft.Tensor{x, w1, w2, w3, b1, nw}
+	vals := make([]backend.Value, len(inputs))
+	for i, w := range inputs {
+		vals[i] = be.Weight(w)
+	}
+	y := be.Node(fn(be, vals))
+	loss, err := gorgonia.Sum(y)
+	require.NoError(t, err)
+	require.NoError(t, be.Backward(loss))
+	require.Len(t, be.Params(), 1)
+	grads := 0
+	for _, n := range be.Graph().AllNodes() {
+		if n.Op() == nil {
+			continue
+		}
+		s := n.Op().String()
+		if strings.HasPrefix(s, "∂") {
+			grads++
+			require.True(t, strings.HasSuffix(s, "/∂x0"), "gradient node %s of a frozen input", s)
+		}
+	}
+	require.Equal(t, 5, grads, "one input gradient per op: RMSNorm, LinearMulti, ColSlice ×2, Linear")
+	rel := gradCheck(t, fn, []int{1, 2, 3, 4, 5}, inputs...)
+	require.Less(t, rel, 1e-4)
+}
+
+// TestFrozenPackedMatchesTrainable: frozen weights are packed once and
+// multiplied by the packed-panel sgemm; their outputs and the input
+// gradient match the same float32 graph with every weight trainable
+// (the unpacked path), over two runs with a new input in between.
+func TestFrozenPackedMatchesTrainable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	x := randTensor(rng, 1, 3, 17, 40)
+	w1, w2, w3, w4 := randTensor(rng, 1, 24, 40), randTensor(rng, 1, 36, 40), randTensor(rng, 1, 40, 60), randTensor(rng, 1, 40, 40)
+	b1 := randTensor(rng, 1, 24)
+	fn := func(be backend.Backend, in []backend.Value) backend.Value {
+		ys := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, []backend.Value{in[5], nil})
+		h := be.Linear(be.Concat(2, ys[0], ys[1]), in[3], nil) // [3, 17, 40]
+		return be.(backend.ResidualLinear).LinearAdd(h, in[4], nil, in[0])
+	}
+	inputs := []*ft.Tensor{x, w1, w2, w3, w4, b1}
+	run := func(frozen bool) (out, grad [][]float32) {
+		be := graph.New(graph.Options{Trainable: func(w *ft.Tensor) bool { return !frozen || w == x }})
+		vals := make([]backend.Value, len(inputs))
+		for i, w := range inputs {
+			vals[i] = be.Weight(w)
+		}
+		y := fn(be, vals)
+		loss, err := gorgonia.Sum(gorgonia.Must(gorgonia.Square(be.Node(y))))
+		require.NoError(t, err)
+		require.NoError(t, be.Backward(loss))
+		m, err := be.Compile()
+		require.NoError(t, err)
+		defer m.Close()
+		orig := append([]float32(nil), x.Data...)
+		for step := 0; step < 2; step++ {
+			copy(x.Data, orig)
+			if step == 1 {
+				for i := range x.Data {
+					x.Data[i] *= -0.5
+				}
+			}
+			require.NoError(t, m.Run(t.Context()))
+			o, err := be.Read(y)
+			require.NoError(t, err)
+			g, err := be.Params()[0].Grad()
+			require.NoError(t, err)
+			out, grad = append(out, o.Data), append(grad, g.Data)
+		}
+		copy(x.Data, orig)
+		return out, grad
+	}
+	wantOut, wantGrad := run(false)
+	gotOut, gotGrad := run(true)
+	for s := range wantOut {
+		for i := range wantOut[s] {
+			require.InDelta(t, wantOut[s][i], gotOut[s][i], 1e-4, "run %d output %d", s, i)
+		}
+		for i := range wantGrad[s] {
+			require.InDelta(t, wantGrad[s][i], gotGrad[s][i], 1e-3*max(1, math.Abs(float64(wantGrad[s][i]))), "run %d gradient %d", s, i)
+		}
+	}
+}
+
+func TestRefreshFrozenRepacks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	x, w := randTensor(rng, 1, 5, 8), randTensor(rng, 1, 6, 8)
+	be := graph.New(graph.Options{Trainable: func(t *ft.Tensor) bool { return t == x }})
+	y := be.Linear(be.Weight(x), be.Weight(w), nil)
+	loss, err := gorgonia.Sum(be.Node(y))
+	require.NoError(t, err)
+	require.NoError(t, be.Backward(loss))
+	m, err := be.Compile()
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Run(t.Context()))
+	first, err := be.Read(y)
+	require.NoError(t, err)
+	for i := range w.Data {
+		w.Data[i] *= 2
+	}
+	be.RefreshFrozen()
+	require.NoError(t, m.Run(t.Context()))
+	second, err := be.Read(y)
+	require.NoError(t, err)
+	for i, v := range first.Data {
+		require.InDelta(t, 2*v, second.Data[i], 1e-5)
+	}
 }

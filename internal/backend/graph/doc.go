@@ -26,30 +26,66 @@
 // # Built-ins and custom ops
 //
 // Only gorgonia built-ins measured correct in v0.9.18 are used (see
-// the project notes on gorgonia): Mul (2-D, for Linear), BatchedMatMul
-// (3-D/4-D, transB), Add and HadamardProd on equal shapes, Reshape,
-// Transpose, Slice, Concat, ByIndices (Embedding). Everything else is a
+// the project notes on gorgonia): Add and HadamardProd on equal shapes,
+// Reshape, Slice, Concat. Everything else is a
 // custom op (op.go: a kernel with forward and per-input backward math,
-// wrapped as a gorgonia SDOp whose gradient is another node):
+// wrapped as a gorgonia SDOp whose gradient is another node), most of
+// them running on internal/blas:
 //
+//   - Linear (linear.go): y = x·wᵀ (+ b) in one sgemm(N, T); dx = dy·w is
+//     sgemm(N, N) and dw = dyᵀ·x sgemm(T, N): the transposes are folded
+//     into the calls, nothing is materialised. LinearAdd (backend.
+//     ResidualLinear) starts the product from the residual. LinearMulti
+//     (backend.MultiLinear, multilinear.go) stacks the q/k/v or gate/up
+//     weights into one product of width ΣOut; column-slice nodes cut the
+//     members out. MatMul is the same over flattened batch dims, one
+//     single-threaded sgemm per batch item, items in parallel.
+//   - Attention (attn_fused.go): scale·q·kᵀ, mask, causal −Inf, row
+//     softmax and ·v in one op per (batch, head), grouped query heads
+//     reading their kv head in place; it keeps the probabilities for the
+//     backward pass, which computes dq, dk and dv in one pass of five
+//     sgemm calls per head; the additive mask broadcasts over B and H and
+//     is not differentiated. AttentionMerged (backend.MergedAttention)
+//     writes [B, T, H·Dh] directly.
+//   - SplitHeadsRoPE (backend.HeadSplitter) and GatedActivation
+//     (backend.GatedActivator), fused.go: the head split with the
+//     rotation, and SwiGLU's act(gate)·up, one node each. Transpose is
+//     one strided copy (permute.go; gorgonia's walks a FlatIterator).
+//     Embedding is a row gather whose gradient scatter-adds into a [V, D]
+//     buffer the op keeps (gorgonia's ByIndices allocates it every run).
 //   - Softmax (last axis, stable, an all −Inf row gives zeros): gorgonia's
 //     last-axis SoftMax starts every row's max from the tensor's first
 //     element (NaN on masked rows), and its hash omits isLog.
 //   - RMSNorm, LayerNorm: one fused row op instead of a dozen nodes.
 //   - Activation (GELU erf and tanh, quick_gelu, SiLU, ReLU, tanh,
-//     sigmoid): gorgonia has no erf.
+//     sigmoid): gorgonia has no erf. SiLU's derivative takes σ from
+//     blas's vector exp.
 //   - RoPE: positions and inverse frequencies are op parameters; cos/sin
 //     come from backend.RoPE.CosSin and the float32 forward calls
 //     backend.ApplyRoPE itself; the gradient rotates by −angle.
-//   - AttnScores (scale, causal −Inf, additive mask broadcast over B/H):
-//     the mask is not differentiated.
 //   - Broadcast Add/Mul of any rank (NumPy rules): gorgonia's
 //     BroadcastAdd stops at 4 dims and materialises repeats. binary.go
 //     holds graph's one broadcast index helper (shape rule, strides,
 //     walk); the attention mask uses it too.
 //   - Scale, and the CrossEntropy loss (mean over non-ignored rows of
-//     −log softmax at the target, log-sum-exp in float64; all rows
-//     ignored gives 0, not NaN).
+//     −log softmax at the target; all rows ignored gives 0, not NaN). In
+//     float32 it runs on blas's Max/ExpSub (vector exp), rows in
+//     parallel, and keeps the probabilities, so the backward pass is one
+//     pass of p − onehot.
+//
+// # Frozen weights and buffers
+//
+// Backward first marks, for every custom op, the inputs that no
+// trainable parameter influences (a frozen weight, a constant, anything
+// computed from them only); DiffWRT drops them, so differentiation adds
+// no gradient node for them and the machine does no work for them: a
+// frozen decoder's Linear computes dx only, never dw, and multiplies by
+// panels of its weight packed once on the first run (RefreshFrozen
+// repacks after a frozen tensor is changed in place). Each op owns its
+// output buffer (allocated on the first run, reused by every later run;
+// zeroed first only for kernels that do not overwrite every element), and
+// ops with state (attention, cross-entropy, LinearMulti) keep their
+// scratch across runs.
 //
 // Every op's WriteHash includes ALL its parameters (positions,
 // frequencies, eps, activation, scale, ignore index): gorgonia merges
@@ -66,16 +102,19 @@
 // these ops, Scale, broadcast Add/Mul and the data-movement ops match
 // Eager bit for bit (TestEagerParity compares the float32 bits). Linear,
 // MatMul and Attention agree to 1e-6, not bitwise: Eager multiplies ≤ 8
-// rows with internal/blas (GemvT) and fuses attention with an online
-// softmax, while the graph needs gorgonia's differentiable Mul and
-// BatchedMatMul (routed to blas.Sgemm) and a separate softmax node.
+// rows with internal/blas (GemvT), groups prepared products and fuses
+// attention with an online softmax, while the graph runs blas.Sgemm and
+// a plain row softmax.
 //
 // A float64 graph exists only for gradient checks; its forward runs the
 // generic reference forms in kernels.go (softmaxRowRef, rmsNormRowRef,
 // layerNormRowRef, activateRef: the blas formulas evaluated in float64),
 // and TestFloat64MatchesEager checks that they compute the same function
-// as the float32 kernels (max |Δ| ≤ 1e-6). Backward passes are generic
-// over float32/float64 and checked against float64 central differences.
+// as the float32 kernels (max |Δ| ≤ 1e-6). Backward passes are checked
+// against float64 central differences (TestGradients), and the float32
+// backward kernels training runs (sgemm with transposed operands, vector
+// exp, the fused ops) against the float64 ones
+// (TestFloat32GradientsMatchFloat64, relative 1e-5).
 //
 // # Running
 //
@@ -86,7 +125,11 @@
 // bucket; graph building and compilation cost tens of milliseconds per
 // shape. AdamW is this package's own (gorgonia's NewAdamW leaves the
 // weights unchanged): decoupled weight decay with bias correction, as
-// torch.optim.AdamW.
+// torch.optim.AdamW, on blas.AdamW (AVX2, memory-bound) in chunks spread
+// over the threads, reading the gradients in place. MaxGradNorm (or
+// ClipGradNorm, GradNorm) clips to a global L2 norm as
+// torch.nn.utils.clip_grad_norm_; in Step the scale is folded into the
+// update.
 //
 // Attention with a KV cache panics: training runs whole sequences.
 // Programmer errors (shape mismatches, ids outside the table when a graph

@@ -243,6 +243,104 @@ func actGrad32(dx, x, dy, u []float32, act backend.Act) {
 }
 
 // GatedActivation is act(gate)·up in one op (backend.GatedActivator).
+// When gate and up are the two halves of one LinearMulti product (the
+// gate/up projection of a Llama MLP), the op reads that product directly,
+// so its gradient is one buffer with both halves, not two zero-padded
+// ones that gorgonia would add.
 func (b *Backend) GatedActivation(gate, up backend.Value, act backend.Act) backend.Value {
-	return apply(gatedK{act: act}, b.dt, b.Node(gate), b.Node(up))
+	gn, un := b.Node(gate), b.Node(up)
+	if y, ok := adjacentHalves(gn, un); ok {
+		return apply(gatedPairK{act: act}, b.dt, y)
+	}
+	return apply(gatedK{act: act}, b.dt, gn, un)
+}
+
+// adjacentHalves reports the LinearMulti product whose columns [0, F)
+// and [F, 2F) are gate and up.
+func adjacentHalves(gate, up *gorgonia.Node) (*gorgonia.Node, bool) {
+	g, ok1 := gate.Op().(*fwdOp)
+	u, ok2 := up.Op().(*fwdOp)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	gk, ok1 := g.k.(colSliceK)
+	uk, ok2 := u.k.(colSliceK)
+	if !ok1 || !ok2 || g.inputs[0] != u.inputs[0] || gk.lo != 0 || uk.lo != gk.hi || uk.hi != 2*gk.hi {
+		return nil, false
+	}
+	y := g.inputs[0]
+	if s := y.Shape(); s[len(s)-1] != uk.hi {
+		return nil, false
+	}
+	return y, true
+}
+
+// gatedPairK is gatedK over one input [..., 2F] holding gate in columns
+// [0, F) and up in [F, 2F): y = act(gate)·up [..., F]; the gradient
+// [..., 2F] holds dgate and dup side by side.
+type gatedPairK struct{ act backend.Act }
+
+func (k gatedPairK) name() string { return fmt.Sprintf("GatedPair{%d}", int(k.act)) }
+func (gatedPairK) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	x := in[0]
+	if len(x) == 0 || x[len(x)-1]%2 != 0 {
+		return nil, fmt.Errorf("gate/up product %v", x)
+	}
+	return append(x[:len(x)-1].Clone(), x[len(x)-1]/2), nil
+}
+func (gatedPairK) diffWRT() []bool  { return []bool{true} }
+func (gatedPairK) overwrites() bool { return true }
+func (k gatedPairK) forward(out float64Or32, in []gorgonia.Value) {
+	f := lastDim(in[0]) / 2
+	if is64(out) {
+		y, x := buf[float64](out), data[float64](in[0])
+		for r := 0; r*f < len(y); r++ {
+			row := y[r*f : (r+1)*f]
+			copy(row, x[2*r*f:(2*r+1)*f])
+			activateRef(row, k.act)
+			for j, u := range x[(2*r+1)*f : (2*r+2)*f] {
+				row[j] *= u
+			}
+		}
+		return
+	}
+	y, x := buf[float32](out), data[float32](in[0])
+	rows := len(y) / f
+	blas.ParallelItems(rows, workers(rows), func(_, r int) {
+		row := y[r*f : (r+1)*f]
+		copy(row, x[2*r*f:(2*r+1)*f])
+		backend.ActivateInPlace(row, k.act)
+		for j, u := range x[(2*r+1)*f : (2*r+2)*f] {
+			row[j] *= u
+		}
+	})
+}
+func (k gatedPairK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
+	f := lastDim(in[0]) / 2
+	if is64(dx) {
+		d, x, gy := buf[float64](dx), data[float64](in[0]), data[float64](dy)
+		for r := 0; r*f < len(gy); r++ {
+			g, u, dyr := x[2*r*f:(2*r+1)*f], x[(2*r+1)*f:(2*r+2)*f], gy[r*f:(r+1)*f]
+			dg, du := d[2*r*f:(2*r+1)*f], d[(2*r+1)*f:(2*r+2)*f]
+			copy(du, g)
+			activateRef(du, k.act)
+			for j, v := range g {
+				du[j] *= dyr[j]
+				dg[j] = dyr[j] * u[j] * activationDeriv(v, k.act)
+			}
+		}
+		return
+	}
+	d, x, gy := buf[float32](dx), data[float32](in[0]), data[float32](dy)
+	rows := len(gy) / f
+	blas.ParallelItems(rows, workers(rows), func(_, r int) {
+		g, u, dyr := x[2*r*f:(2*r+1)*f], x[(2*r+1)*f:(2*r+2)*f], gy[r*f:(r+1)*f]
+		dg, du := d[2*r*f:(2*r+1)*f], d[(2*r+1)*f:(2*r+2)*f]
+		copy(du, g)
+		backend.ActivateInPlace(du, k.act)
+		for j, v := range dyr {
+			du[j] *= v
+		}
+		actGrad32(dg, g, dyr, u, k.act)
+	})
 }

@@ -109,7 +109,50 @@ func sumRows[F float](dst, x []F) {
 //
 // A frozen w (Options.Trainable false) gets no dw node (Backward marks it),
 // so a frozen layer costs its forward and its input gradient only.
-type linearK struct{ hasBias, hasRes bool }
+type linearK struct {
+	hasBias, hasRes bool
+	st              *frozenPack
+}
+
+// frozenPack holds a frozen weight packed once for sgemm (float32 only):
+// wT as op(B) = wᵀ for the forward product, wN as op(B) = w for the input
+// gradient. Backward marks the op (frozenAware) when no trainable
+// parameter influences the weight: it then stays constant for the life of
+// the graph, and packing it per product would be repeated work (a frozen
+// decoder in stage-1 training).
+type frozenPack struct {
+	frozen bool
+	wT, wN *blas.PackedB
+}
+
+// RefreshFrozen drops the packed copies of frozen weights, so the next
+// Run packs them again: call it after changing a frozen (Trainable false)
+// weight tensor in place. Trainable weights are read afresh every run.
+func (b *Backend) RefreshFrozen() {
+	for _, p := range b.packs {
+		p.wT, p.wN = nil, nil
+	}
+}
+
+// frozenAware is a kernel told by Backward which inputs are frozen.
+type frozenAware interface{ setFrozen(frozen []bool) }
+
+func (k linearK) setFrozen(f []bool) { k.st.frozen = f[1] }
+
+// packedT returns the weight w [out, in] packed as op(B) = wᵀ, packing it
+// on first use; packedN as op(B) = w.
+func (p *frozenPack) packedT(w []float32, out, in int) *blas.PackedB {
+	if p.wT == nil {
+		p.wT = blas.Default().PackB(true, in, out, w, in)
+	}
+	return p.wT
+}
+func (p *frozenPack) packedN(w []float32, out, in int) *blas.PackedB {
+	if p.wN == nil {
+		p.wN = blas.Default().PackB(false, out, in, w, in)
+	}
+	return p.wN
+}
 
 func (k linearK) name() string { return fmt.Sprintf("Linear{bias=%v,res=%v}", k.hasBias, k.hasRes) }
 func (k linearK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -171,6 +214,10 @@ func linearFwd[F float](k linearK, y []F, in []gorgonia.Value) {
 		}
 		beta = 1
 	}
+	if y32, ok := any(y).([]float32); ok && k.st != nil && k.st.frozen {
+		blas.Default().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(any(w).([]float32), o, n), float32(beta), y32, o)
+		return
+	}
 	gemm(false, true, m, o, n, x, n, w, n, beta, y, o) // [M, Out]
 }
 
@@ -189,6 +236,10 @@ func linearBwd[F float](k linearK, i int, dx []F, in []gorgonia.Value, dy []F) {
 	m := len(x) / n
 	switch {
 	case i == 0:
+		if dx32, ok := any(dx).([]float32); ok && k.st != nil && k.st.frozen {
+			blas.Default().SgemmPacked(m, 1, any(dy).([]float32), o, k.st.packedN(any(w).([]float32), o, n), 0, dx32, n)
+			return
+		}
 		gemm(false, false, m, n, o, dy, o, w, n, 0, dx, n) // dx [M, In] = dy·w
 	case i == 1:
 		gemm(true, false, o, n, m, dy, o, x, n, 0, dx, n) // dw [Out, In] = dyᵀ·x
@@ -206,7 +257,8 @@ func (b *Backend) linear(x, w, bias, res backend.Value) backend.Value {
 		panic(fmt.Sprintf("graph.Linear: x %v, w %v", xs, ws))
 	}
 	out := ws[0]
-	k := linearK{hasBias: bias != nil, hasRes: res != nil}
+	k := linearK{hasBias: bias != nil, hasRes: res != nil, st: &frozenPack{}}
+	b.packs = append(b.packs, k.st)
 	inputs := []*gorgonia.Node{b.Node(x), b.Node(w)}
 	if bias != nil {
 		if bs := b.Shape(bias); ft.Numel(bs) != out {

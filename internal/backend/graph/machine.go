@@ -68,6 +68,9 @@ func (b *Backend) markFrozen(wrt gorgonia.Nodes) error {
 		for i, in := range op.inputs {
 			op.frozen[i] = !live[in]
 		}
+		if fa, ok := op.k.(frozenAware); ok {
+			fa.setFrozen(op.frozen)
+		}
 	}
 	return nil
 }

@@ -28,15 +28,71 @@ func (k rmsNormK) forward(out float64Or32, in []gorgonia.Value) {
 		return
 	}
 	w := data[float32](in[1])
-	eachRow(buf[float32](out), data[float32](in[0]), len(w), func(dst, src []float32) {
-		blas.RMSNorm(dst, src, w, k.eps) // the eager kernel
+	y, x := buf[float32](out), data[float32](in[0])
+	d := len(w)
+	rows := len(x) / d
+	blas.ParallelItems(rowBlocks(rows), workers(rowBlocks(rows)), func(_, it int) {
+		for r := it * normRows; r < min(rows, (it+1)*normRows); r++ {
+			blas.RMSNorm(y[r*d:(r+1)*d], x[r*d:(r+1)*d], w, k.eps) // the eager kernel
+		}
 	})
 }
+
+// normRows is the number of rows of one parallel task of the norms.
+const normRows = 16
+
+func rowBlocks(rows int) int { return (rows + normRows - 1) / normRows }
+
 func (k rmsNormK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
 	if is64(dx) {
 		rmsNormBwd(i, buf[float64](dx), data[float64](in[0]), data[float64](in[1]), data[float64](dy), float64(k.eps))
 	} else {
-		rmsNormBwd(i, buf[float32](dx), data[float32](in[0]), data[float32](in[1]), data[float32](dy), k.eps)
+		rmsNormBwd32(i, buf[float32](dx), data[float32](in[0]), data[float32](in[1]), data[float32](dy), k.eps)
+	}
+}
+
+// rmsNormBwd32 is rmsNormBwd in float32 on blas's dot kernel, rows in
+// parallel (per-task partial sums of dw added in task order, so the
+// result does not depend on scheduling); the per-row scalars stay in
+// float64.
+func rmsNormBwd32(which int, out, x, w, dy []float32, eps float32) {
+	d := len(w)
+	rows := len(x) / d
+	tasks := rowBlocks(rows)
+	var part []float32
+	if which == 1 {
+		part = make([]float32, tasks*d)
+	}
+	blas.ParallelItems(tasks, workers(tasks), func(_, it int) {
+		var wg []float32
+		if which == 0 {
+			wg = make([]float32, d)
+		}
+		for r := it * normRows; r < min(rows, (it+1)*normRows); r++ {
+			xr, gr := x[r*d:(r+1)*d], dy[r*d:(r+1)*d]
+			inv := 1 / math.Sqrt(float64(blas.Sdot(d, xr, xr))/float64(d)+float64(eps))
+			if which == 1 {
+				acc, s := part[it*d:(it+1)*d], float32(inv)
+				for j, g := range gr {
+					acc[j] += g * xr[j] * s
+				}
+				continue
+			}
+			for j, g := range gr {
+				wg[j] = w[j] * g
+			}
+			c := float32(inv * inv * inv * float64(blas.Sdot(d, wg, xr)) / float64(d))
+			o, s := out[r*d:(r+1)*d], float32(inv)
+			for j, v := range wg {
+				o[j] = s*v - xr[j]*c
+			}
+		}
+	})
+	if which == 1 {
+		clear(out[:d])
+		for it := 0; it < tasks; it++ {
+			blas.Saxpy(d, 1, part[it*d:(it+1)*d], out[:d])
+		}
 	}
 }
 

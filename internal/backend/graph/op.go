@@ -267,9 +267,37 @@ func (op *bwdOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(in) != n+2 {
 		return nil, fmt.Errorf("graph.%s: gradient has %d inputs, want %d", op.fwd.k.name(), len(in), n+2)
 	}
+	if g, ok := op.fwd.k.(gradOwner); ok {
+		dx := g.gradOf(op.i, in[:n], in[n], in[n+1])
+		if op.out.d == nil || !sameBacking(op.out.d.Data(), dx) {
+			op.out.d = tensor.New(tensor.WithShape(op.inShape...), tensor.WithBacking(dx))
+		}
+		return op.out.d, nil
+	}
 	d, dx := op.out.get(op.fwd.k, op.inShape, op.fwd.dt)
 	op.fwd.k.backward(op.i, dx, in[:n], in[n], in[n+1])
 	return finish(d, op.inShape), nil
+}
+
+// gradOwner is a kernel that computes several input gradients in one pass
+// into buffers it owns (reused across runs): gradOf returns input i's
+// gradient of the current run, which the gradient node passes on without
+// a copy.
+type gradOwner interface {
+	gradOf(i int, in []gorgonia.Value, y, dy gorgonia.Value) float64Or32
+}
+
+// sameBacking reports whether two buffers start at the same element.
+func sameBacking(a, b any) bool {
+	switch x := a.(type) {
+	case []float32:
+		y, ok := b.([]float32)
+		return ok && len(x) == len(y) && len(x) > 0 && &x[0] == &y[0]
+	case []float64:
+		y, ok := b.([]float64)
+		return ok && len(x) == len(y) && len(x) > 0 && &x[0] == &y[0]
+	}
+	return false
 }
 func (op *bwdOp) ReturnsPtr() bool     { return false }
 func (op *bwdOp) CallsExtern() bool    { return false }

@@ -51,6 +51,8 @@ func opCases(t testing.TB) []opCase {
 			shapes: [][]int{{2, 3, 5}}, scale: 3},
 		{name: "rmsnorm", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.RMSNorm(in[0], in[1], 1e-5) },
 			shapes: [][]int{{3, 7}, {7}}},
+		{name: "rmsnorm_many_rows", fn: func(be backend.Backend, in []backend.Value) backend.Value { return be.RMSNorm(in[0], in[1], 1e-6) },
+			shapes: [][]int{{2, 19, 9}, {9}}},
 		{name: "layernorm_bias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.LayerNorm(in[0], in[1], in[2], 1e-5)
 		}, shapes: [][]int{{2, 3, 5}, {5}, {5}}},
@@ -89,6 +91,22 @@ func opCases(t testing.TB) []opCase {
 		{name: "linear_add_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.(backend.ResidualLinear).LinearAdd(in[0], in[1], nil, in[2])
 		}, approx: true, shapes: [][]int{{4, 5}, {3, 5}, {4, 3}}},
+		{name: "linear_multi", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			ys := backend.Linears(be, in[0], []backend.Value{in[1], in[2], in[3]}, []backend.Value{in[4], nil, in[5]})
+			return be.Concat(2, ys[0], be.Mul(ys[1], ys[1]), ys[2]) // every member, non-linearly
+		}, approx: true, shapes: [][]int{{2, 3, 5}, {4, 5}, {2, 5}, {3, 5}, {4}, {3}}},
+		{name: "linear_multi_nobias", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			ys := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
+			return be.Concat(1, ys[0], ys[1])
+		}, approx: true, shapes: [][]int{{3, 5}, {4, 5}, {2, 5}}},
+		{name: "gated_pair_silu", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			gu := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
+			return be.(backend.GatedActivator).GatedActivation(gu[0], gu[1], backend.ActSiLU)
+		}, approx: true, shapes: [][]int{{2, 3, 5}, {9, 5}, {9, 5}}},
+		{name: "gated_pair_gelu", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			gu := backend.Linears(be, in[0], []backend.Value{in[1], in[2]}, nil)
+			return be.(backend.GatedActivator).GatedActivation(gu[0], gu[1], backend.ActGELUTanh)
+		}, approx: true, shapes: [][]int{{4, 5}, {3, 5}, {3, 5}}},
 		{name: "matmul_3d", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.MatMul(in[0], in[1], false)
 		}, approx: true, shapes: [][]int{{3, 4, 5}, {3, 5, 2}}},
@@ -104,6 +122,12 @@ func opCases(t testing.TB) []opCase {
 			c := be.Slice(x, 3, 2, 3)                    // [2, 5, 3, 1]
 			return be.Concat(3, be.Slice(c, 1, 0, 3), a) // [2, 3, 3, 5]
 		}, shapes: [][]int{{2, 3, 5, 4}}},
+		{name: "transpose_heads", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Transpose(in[0], 0, 2, 1, 3)
+		}, shapes: [][]int{{2, 3, 4, 5}}},
+		{name: "transpose_last", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Mul(be.Transpose(in[0], 2, 0, 1), in[1])
+		}, shapes: [][]int{{2, 3, 4}, {4, 2, 3}}},
 		{name: "embedding", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Embedding(in[0], []int{4, 0, 4, 2})
 		}, shapes: [][]int{{5, 3}}},
@@ -392,4 +416,16 @@ func TestCrossEntropyFloat32MatchesFloat64(t *testing.T) {
 		require.NoError(t, err)
 		require.InDelta(t, crossEntropyRef(logits, targets, -1), l.Data[0], 1e-5)
 	}
+}
+
+// TestGatedPairReadsTheProduct: the gate/up halves of one LinearMulti go
+// into one GatedPair node (one gradient buffer, no zero-padded halves).
+func TestGatedPairReadsTheProduct(t *testing.T) {
+	be := newGraph()
+	x := be.Const(ft.New(2, 4))
+	gu := backend.Linears(be, x, []backend.Value{be.Const(ft.New(3, 4)), be.Const(ft.New(3, 4))}, nil)
+	y := be.Node(be.GatedActivation(gu[0], gu[1], backend.ActSiLU))
+	require.Contains(t, y.Op().String(), "GatedPair")
+	swapped := be.Node(be.GatedActivation(gu[1], gu[0], backend.ActSiLU))
+	require.Contains(t, swapped.Op().String(), "GatedActivation")
 }
