@@ -357,7 +357,7 @@ func (b *Backend) Embedding(table backend.Value, ids []int) backend.Value {
 	idn := gorgonia.NewTensor(b.g, tensor.Int, 1, gorgonia.WithShape(len(ids)), gorgonia.WithName(b.name("ids")),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(slices.Clone(ids)))))
 	y := apply(gatherK{}, b.dt, b.Node(table), idn) // [N, D] (embed.go)
-	b.feeds[y] = feed{ids: idn, n: ts[0], ignore: -1}
+	b.feeds[y] = feed{ids: idn, n: ts[0], ignore: -1, embedding: true}
 	return y
 }
 
@@ -377,6 +377,9 @@ type feed struct {
 	ids    *gorgonia.Node
 	n      int
 	ignore int
+	// embedding marks an Embedding output (EmbeddingsOf lists those),
+	// as against GatherRows and CrossEntropy feeds.
+	embedding bool
 }
 
 // SetIDs replaces the ids of an Embedding output (same count).

@@ -16,8 +16,8 @@ import (
 func (b *Backend) EmbeddingsOf(table backend.Value) []backend.Value {
 	tn := b.Node(table)
 	var ids []int64
-	for y := range b.feeds {
-		if _, custom := y.Op().(*fwdOp); custom { // GatherRows, CrossEntropy
+	for y, f := range b.feeds {
+		if !f.embedding { // GatherRows, CrossEntropy
 			continue
 		}
 		for it := b.g.From(y.ID()); it.Next(); {
