@@ -3,7 +3,10 @@ package visionlab
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +30,21 @@ type FusionConfig struct {
 	Batch                              int
 	LR                                 float64
 	EvalImages                         int // held-out images whose rows are decoded
-	Show                               int // wrong answers to print
-	Seed                               uint64
+	// Turns > 1 packs up to Turns questions of one image, in random order,
+	// into one multi-turn conversation: the image tokens are paid once
+	// for several answers.
+	Turns int
+	Show  int // wrong answers to print
+	Seed  uint64
+	// Log receives progress lines and wrong answers (nil: discarded).
+	Log io.Writer
+}
+
+func (fc FusionConfig) log() io.Writer {
+	if fc.Log == nil {
+		return io.Discard
+	}
+	return fc.Log
 }
 
 // Special tokens of the lab's tokenizer.
@@ -71,6 +87,7 @@ type row struct {
 	Img          int
 	Type         shapes.QuestionType
 	Prompt, Ans  []int
+	Follow       []int // the question as a later turn: "USER: {q} ASSISTANT:"
 	AnswerString string
 }
 
@@ -81,7 +98,7 @@ type Fusion struct {
 	tok          *tokenizer.Tokenizer
 	prefix       []int
 	Show         int // print this many wrong answers
-
+	log          io.Writer
 }
 
 // buildRows tokenizes every question of the scenes.
@@ -106,7 +123,8 @@ func buildRows(tok *tokenizer.Tokenizer, scenes []shapes.Scene) ([]int, []row, e
 			}
 			prefix = ids[:at]
 			ans := append(tok.Encode(" "+q.Answer), labEOS)
-			rows = append(rows, row{Img: i, Type: q.Type, Prompt: ids[at+1:], Ans: ans, AnswerString: q.Answer})
+			follow := tok.Encode("USER: "+q.Question+" ASSISTANT:", tokenizer.WithParseSpecial(true))
+			rows = append(rows, row{Img: i, Type: q.Type, Prompt: ids[at+1:], Follow: follow, Ans: ans, AnswerString: q.Answer})
 		}
 	}
 	return prefix, rows, nil
@@ -164,7 +182,7 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 	t0 := time.Now()
 	trainF, heldF := tower.ComputeFeatures(trainData, vc.ImageSize), tower.ComputeFeatures(heldData, vc.ImageSize)
 	featSec := time.Since(t0).Seconds()
-	fmt.Printf("features: %d train + %d held-out images once, %.1fs; vocab %d, %d train rows\n", trainF.N, heldF.N, featSec, tok.VocabSize(), len(trainRows))
+	fmt.Fprintf(fc.log(), "features: %d train + %d held-out images once, %.1fs; vocab %d, %d train rows\n", trainF.N, heldF.N, featSec, tok.VocabSize(), len(trainRows))
 
 	lc := config.DefaultLlama()
 	lc.VocabSize, lc.HiddenSize, lc.IntermediateSize = tok.VocabSize(), fc.Width, fc.MLP
@@ -176,7 +194,7 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 	if err != nil {
 		return err
 	}
-	fu := &Fusion{Proj1: vision.NewLinear(trainF.D, fc.Width), Proj2: vision.NewLinear(fc.Width, fc.Width), Dec: dec, tok: tok, prefix: prefix, Show: fc.Show}
+	fu := &Fusion{Proj1: vision.NewLinear(trainF.D, fc.Width), Proj2: vision.NewLinear(fc.Width, fc.Width), Dec: dec, tok: tok, prefix: prefix, Show: fc.Show, log: fc.log()}
 	parts := []any{dec.EmbedTokens, dec.Norm, dec.LMHead, &fu.Proj1, &fu.Proj2}
 	for _, l := range dec.Layers {
 		parts = append(parts, l)
@@ -185,31 +203,41 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 		return err
 	}
 
-	// Two static length buckets: captions (long answers) and the rest, so
-	// short rows are not padded to caption length.
-	var short, long []row
-	for _, r := range trainRows {
-		if r.Type == shapes.Describe {
-			long = append(long, r)
-		} else {
-			short = append(short, r)
+	// Single turn: two static length buckets, captions (long answers) and
+	// the rest, so short rows are not padded to caption length. Multi-turn:
+	// one bucket of per-image conversations.
+	var short, long [][]row
+	if fc.Turns > 1 {
+		byImg := make([][]row, len(trainScenes))
+		for _, r := range trainRows {
+			byImg[r.Img] = append(byImg[r.Img], r)
+		}
+		short = byImg
+	} else {
+		for _, r := range trainRows {
+			if r.Type == shapes.Describe {
+				long = append(long, []row{r})
+			} else {
+				short = append(short, []row{r})
+			}
 		}
 	}
-	longest := func(rs []row) int {
-		l := 0
-		for _, r := range rs {
-			l = max(l, len(r.Prompt)+len(r.Ans))
-		}
-		return l
-	}
+	turns := max(1, fc.Turns)
 	var buckets []*bucket
-	for _, rs := range [][]row{short, long} {
-		bk, err := fu.newBucket(fc.Batch, longest(rs), trainF, rs)
+	for _, cs := range [][][]row{short, long} {
+		if len(cs) == 0 {
+			continue
+		}
+		bk, err := fu.newBucket(fc.Batch, convLen(cs, turns), trainF, cs, turns)
 		if err != nil {
 			return err
 		}
 		defer bk.mach.Close()
 		buckets = append(buckets, bk)
+	}
+	shortRows := 0
+	for _, c := range short {
+		shortRows += len(c)
 	}
 	opt := graph.NewAdamW(fc.LR, 0)
 	rng := rand.New(rand.NewPCG(fc.Seed, 7))
@@ -224,7 +252,7 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 		// A bucket with probability proportional to its rows: every row
 		// is equally likely, as with one bucket.
 		bk := buckets[0]
-		if rng.IntN(len(trainRows)) >= len(short) {
+		if len(buckets) > 1 && rng.IntN(len(trainRows)) >= shortRows {
 			bk = buckets[1]
 		}
 		start, c0 := time.Now(), cpuTime()
@@ -305,7 +333,7 @@ func (f *Fusion) evaluate(ctx context.Context, feats *Features, rows []row) (flo
 		} else if f.Show > 0 {
 			f.Show--
 			q, _ := f.tok.Decode(r.Prompt)
-			fmt.Printf("wrong: image %d %q → %q, want %q\n", r.Img, q, text, r.AnswerString)
+			fmt.Fprintf(f.log, "wrong: image %d %q → %q, want %q\n", r.Img, q, text, r.AnswerString)
 		}
 	}
 	per := map[shapes.QuestionType]float64{}
@@ -320,7 +348,8 @@ func (f *Fusion) evaluate(ctx context.Context, feats *Features, rows []row) (flo
 type bucket struct {
 	be            *graph.Backend
 	mach          *graph.Machine
-	rows          []row
+	convs         [][]row
+	turns         int
 	b, l2, t, pre int
 	feat          *tensor.Tensor
 	featV, sufIDs backend.Value
@@ -328,7 +357,29 @@ type bucket struct {
 	ids, targets  []int
 }
 
-func (f *Fusion) newBucket(b, l2 int, feats *Features, rows []row) (*bucket, error) {
+// convLen is the longest conversation of at most turns rows: the first
+// row's prompt, later rows' follow-ups, every answer.
+func convLen(convs [][]row, turns int) int {
+	l := 0
+	for _, c := range convs {
+		var segs []int
+		first := math.MinInt
+		for _, r := range c {
+			segs = append(segs, len(r.Follow)+len(r.Ans))
+			first = max(first, len(r.Prompt)-len(r.Follow))
+		}
+		slices.Sort(segs)
+		slices.Reverse(segs)
+		n := first
+		for _, s := range segs[:min(turns, len(segs))] {
+			n += s
+		}
+		l = max(l, n)
+	}
+	return l
+}
+
+func (f *Fusion) newBucket(b, l2 int, feats *Features, convs [][]row, turns int) (*bucket, error) {
 	be := graph.New(graph.Options{})
 	pre := make([][]int, b)
 	for i := range pre {
@@ -339,7 +390,7 @@ func (f *Fusion) newBucket(b, l2 int, feats *Features, rows []row) (*bucket, err
 		return nil, err
 	}
 	w := f.Dec.Config().HiddenSize
-	bk := &bucket{be: be, rows: rows, b: b, l2: l2, pre: len(f.prefix), feat: tensor.New(b, feats.P, feats.D)}
+	bk := &bucket{be: be, convs: convs, turns: turns, b: b, l2: l2, pre: len(f.prefix), feat: tensor.New(b, feats.P, feats.D)}
 	bk.t = len(f.prefix) + feats.P + l2
 	// The suffix ids change every step: keep the Embedding node itself
 	// (SetIDs rebinds it), reshaped as decoder.Embed does.
@@ -372,9 +423,24 @@ func (bk *bucket) fill(rng *rand.Rand, feats *Features) error {
 	}
 	fd := feats.P * feats.D
 	for i := 0; i < bk.b; i++ {
-		r := bk.rows[rng.IntN(len(bk.rows))]
-		copy(bk.feat.Data[i*fd:(i+1)*fd], feats.Data[r.Img*fd:(r.Img+1)*fd])
-		seq := append(append([]int(nil), r.Prompt...), r.Ans...)
+		conv := bk.convs[rng.IntN(len(bk.convs))]
+		pick := rng.Perm(len(conv))[:min(bk.turns, len(conv))]
+		copy(bk.feat.Data[i*fd:(i+1)*fd], feats.Data[conv[0].Img*fd:(conv[0].Img+1)*fd])
+		var seq []int
+		var isAns []bool
+		for k, j := range pick {
+			r := conv[j]
+			q := r.Follow
+			if k == 0 {
+				q = r.Prompt
+			}
+			seq = append(seq, q...)
+			isAns = append(isAns, make([]bool, len(q))...)
+			seq = append(seq, r.Ans...)
+			for range r.Ans {
+				isAns = append(isAns, true)
+			}
+		}
 		for j := 0; j < bk.l2; j++ {
 			id := labPad
 			if j < len(seq) {
@@ -382,11 +448,13 @@ func (bk *bucket) fill(rng *rand.Rand, feats *Features) error {
 			}
 			bk.ids[i*bk.l2+j] = id
 		}
-		// Logits at position g predict token g+1; the answer starts at
-		// suffix index len(Prompt).
+		// Logits at position g predict token g+1: each answer token (and
+		// its EOS) is the target of the position before it.
 		base := i*bk.t + bk.pre + feats.P
-		for j := len(r.Prompt); j < len(seq); j++ {
-			bk.targets[base+j-1] = seq[j]
+		for j := 1; j < len(seq); j++ {
+			if isAns[j] {
+				bk.targets[base+j-1] = seq[j]
+			}
 		}
 	}
 	if err := bk.be.SetConst(bk.featV, bk.feat); err != nil {

@@ -89,3 +89,30 @@ func TestTrainSteps(t *testing.T) {
 	require.NotEmpty(t, pts)
 	require.Error(t, Config{}.Validate())
 }
+
+// The fusion stage runs end to end on a tiny setup, single- and
+// multi-turn, and its conversations put targets on answer tokens only.
+func TestFusionSmoke(t *testing.T) {
+	c := tiny()
+	m, err := NewModel(c)
+	require.NoError(t, err)
+	for _, turns := range []int{1, 3} {
+		fc := FusionConfig{Width: 16, Layers: 1, Heads: 2, KVHeads: 1, MLP: 32, Batch: 4, LR: 1e-3, EvalImages: 2, Seed: 1, Turns: turns}
+		var pts []FusionPoint
+		require.NoError(t, RunFusion(context.Background(), c, fc, m, 200*time.Millisecond, time.Hour, func(p FusionPoint) { pts = append(pts, p) }))
+		require.Len(t, pts, 1)
+		require.GreaterOrEqual(t, pts[0].Acc, 0.0)
+		require.LessOrEqual(t, pts[0].Acc, 1.0)
+	}
+}
+
+func TestConvLen(t *testing.T) {
+	rows := []row{
+		{Prompt: make([]int, 3), Follow: make([]int, 5), Ans: make([]int, 2)},
+		{Prompt: make([]int, 4), Follow: make([]int, 6), Ans: make([]int, 10)},
+		{Prompt: make([]int, 3), Follow: make([]int, 5), Ans: make([]int, 1)},
+	}
+	// Two longest turns: 16 + 7, first turn's prompt at most 2 shorter.
+	require.Equal(t, 16+7-2, convLen([][]row{rows}, 2))
+	require.Equal(t, 16+7+6-2, convLen([][]row{rows}, 5))
+}

@@ -44,6 +44,7 @@ func main() {
 	flag.Float64Var(&fc.LR, "dlr", 2e-3, "fusion peak learning rate")
 	flag.IntVar(&fc.EvalImages, "eval-images", 100, "held-out images whose rows are decoded")
 	flag.IntVar(&fc.Show, "show", 0, "print this many wrong answers")
+	flag.IntVar(&fc.Turns, "turns", 1, "questions of one image packed into one training conversation")
 	fusionBudget := flag.Duration("fusion-budget", 0, "then train projector + decoder on frozen features this long (0 = skip)")
 	fusionEvery := flag.Duration("fusion-every", 30*time.Second, "fusion evaluation interval")
 	budget := flag.Duration("budget", 3*time.Minute, "training wall time")
@@ -62,7 +63,7 @@ func main() {
 	}
 	fmt.Printf("params %d, total wall %.1fs\n", m.Params(), time.Since(start).Seconds())
 	if *fusionBudget > 0 {
-		fc.Seed = c.Seed
+		fc.Seed, fc.Log = c.Seed, os.Stdout
 		err := visionlab.RunFusion(ctx, c, fc, m, *fusionBudget, *fusionEvery, func(p visionlab.FusionPoint) { _ = enc.Encode(p) })
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "visionlab:", err)
