@@ -36,8 +36,17 @@ type FusionConfig struct {
 	Turns int
 	Show  int // wrong answers to print
 	Seed  uint64
+	// DescribeLast puts a packed conversation's caption question last.
+	DescribeLast bool
 	// Log receives progress lines and wrong answers (nil: discarded).
 	Log io.Writer
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (fc FusionConfig) log() io.Writer {
@@ -233,6 +242,7 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 			return err
 		}
 		defer bk.mach.Close()
+		bk.describeLast = fc.DescribeLast
 		buckets = append(buckets, bk)
 	}
 	shortRows := 0
@@ -350,6 +360,7 @@ type bucket struct {
 	mach          *graph.Machine
 	convs         [][]row
 	turns         int
+	describeLast  bool
 	b, l2, t, pre int
 	feat          *tensor.Tensor
 	featV, sufIDs backend.Value
@@ -425,6 +436,13 @@ func (bk *bucket) fill(rng *rand.Rand, feats *Features) error {
 	for i := 0; i < bk.b; i++ {
 		conv := bk.convs[rng.IntN(len(bk.convs))]
 		pick := rng.Perm(len(conv))[:min(bk.turns, len(conv))]
+		if bk.describeLast {
+			// The caption names every shape: a later turn could copy
+			// its answer from it instead of reading the image.
+			slices.SortStableFunc(pick, func(a, b int) int {
+				return boolInt(conv[a].Type == shapes.Describe) - boolInt(conv[b].Type == shapes.Describe)
+			})
+		}
 		copy(bk.feat.Data[i*fd:(i+1)*fd], feats.Data[conv[0].Img*fd:(conv[0].Img+1)*fd])
 		var seq []int
 		var isAns []bool

@@ -44,6 +44,7 @@ func main() {
 	flag.Float64Var(&fc.LR, "dlr", 2e-3, "fusion peak learning rate")
 	flag.IntVar(&fc.EvalImages, "eval-images", 100, "held-out images whose rows are decoded")
 	flag.IntVar(&fc.Show, "show", 0, "print this many wrong answers")
+	flag.BoolVar(&fc.DescribeLast, "describe-last", false, "in packed conversations, ask for the caption last")
 	flag.IntVar(&fc.Turns, "turns", 1, "questions of one image packed into one training conversation")
 	fusionBudget := flag.Duration("fusion-budget", 0, "then train projector + decoder on frozen features this long (0 = skip)")
 	fusionEvery := flag.Duration("fusion-every", 30*time.Second, "fusion evaluation interval")
