@@ -193,22 +193,8 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 	featSec := time.Since(t0).Seconds()
 	fmt.Fprintf(fc.log(), "features: %d train + %d held-out images once, %.1fs; vocab %d, %d train rows\n", trainF.N, heldF.N, featSec, tok.VocabSize(), len(trainRows))
 
-	lc := config.DefaultLlama()
-	lc.VocabSize, lc.HiddenSize, lc.IntermediateSize = tok.VocabSize(), fc.Width, fc.MLP
-	lc.NumHiddenLayers, lc.NumAttentionHeads, lc.NumKeyValueHeads = fc.Layers, fc.Heads, fc.KVHeads
-	lc.MaxPositionEmbeddings = 128
-	bos := labBOS
-	lc.BOSTokenID, lc.EOSTokenID, lc.PadTokenID = &bos, config.TokenIDs{labEOS}, nil
-	dec, err := decoder.New(&lc)
+	fu, err := newFusion(fc, tok, prefix, trainF.D)
 	if err != nil {
-		return err
-	}
-	fu := &Fusion{Proj1: vision.NewLinear(trainF.D, fc.Width), Proj2: vision.NewLinear(fc.Width, fc.Width), Dec: dec, tok: tok, prefix: prefix, Show: fc.Show, log: fc.log()}
-	parts := []any{dec.EmbedTokens, dec.Norm, dec.LMHead, &fu.Proj1, &fu.Proj2}
-	for _, l := range dec.Layers {
-		parts = append(parts, l)
-	}
-	if err := weights.Randomize(fc.Seed, initStd, parts...); err != nil {
 		return err
 	}
 
@@ -482,4 +468,38 @@ func (bk *bucket) fill(rng *rand.Rand, feats *Features) error {
 		return err
 	}
 	return bk.be.SetTargets(bk.loss, bk.targets)
+}
+
+// newFusion builds the seeded projector and decoder: matrices from
+// N(0, std²), norm weights 1, biases 0.
+func newFusion(fc FusionConfig, tok *tokenizer.Tokenizer, prefix []int, featD int) (*Fusion, error) {
+	lc := config.DefaultLlama()
+	lc.VocabSize, lc.HiddenSize, lc.IntermediateSize = tok.VocabSize(), fc.Width, fc.MLP
+	lc.NumHiddenLayers, lc.NumAttentionHeads, lc.NumKeyValueHeads = fc.Layers, fc.Heads, fc.KVHeads
+	lc.MaxPositionEmbeddings = 128
+	bos := labBOS
+	lc.BOSTokenID, lc.EOSTokenID, lc.PadTokenID = &bos, config.TokenIDs{labEOS}, nil
+	dec, err := decoder.New(&lc)
+	if err != nil {
+		return nil, err
+	}
+	fu := &Fusion{Proj1: vision.NewLinear(featD, fc.Width), Proj2: vision.NewLinear(fc.Width, fc.Width), Dec: dec, tok: tok, prefix: prefix, Show: fc.Show, log: fc.log()}
+	// The decoder is walked as a tagged struct (embeddings and final norm),
+	// so the norm (a bare [D] tensor would be drawn from N(0, std²)) starts
+	// at 1; layers and the LM head are untagged in decoder.Model and go
+	// separately.
+	parts := []any{dec, dec.LMHead, &fu.Proj1, &fu.Proj2}
+	for _, l := range dec.Layers {
+		parts = append(parts, l)
+	}
+	if err := weights.Randomize(fc.Seed, initStd, parts...); err != nil {
+		return nil, err
+	}
+	for _, v := range dec.Norm.Data {
+		if v != 1 {
+			return nil, fmt.Errorf("visionlab: decoder norm.weight initialised to %v, want 1", v)
+		}
+	}
+
+	return fu, nil
 }

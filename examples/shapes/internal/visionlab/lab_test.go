@@ -2,10 +2,14 @@ package visionlab
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/internal/tensor"
+	"github.com/fovea-ml/fovea/internal/weights"
+	"github.com/fovea-ml/fovea/tokenizer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -115,4 +119,43 @@ func TestConvLen(t *testing.T) {
 	// Two longest turns: 16 + 7, first turn's prompt at most 2 shorter.
 	require.Equal(t, 16+7-2, convLen([][]row{rows}, 2))
 	require.Equal(t, 16+7+6-2, convLen([][]row{rows}, 5))
+}
+
+// The fusion model starts as a fresh Llama should: every norm weight 1,
+// every matrix random (the decoder's layers and LM head are not tagged
+// fields of decoder.Model, so they need listing).
+func TestFusionInit(t *testing.T) {
+	tok, err := tokenizer.Train(context.Background(), []string{"USER: hi ASSISTANT: red"}, tokenizer.TrainConfig{VocabSize: 270, SpecialTokens: labSpecials, MinFrequency: 1})
+	require.NoError(t, err)
+	fu, err := newFusion(FusionConfig{Width: 16, Layers: 2, Heads: 2, KVHeads: 1, MLP: 32, Seed: 1}, tok, []int{labBOS}, 8)
+	require.NoError(t, err)
+	nonzero := func(x []float32) bool {
+		for _, v := range x {
+			if v != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range fu.Dec.Norm.Data {
+		require.Equal(t, float32(1), v)
+	}
+	require.True(t, nonzero(fu.Dec.LMHead.Data))
+	require.True(t, nonzero(fu.Proj1.Weight.Data))
+	n := 0
+	for _, l := range fu.Dec.Layers {
+		require.NoError(t, weights.Walk(l, func(name string, w **tensor.Tensor, _ bool) error {
+			if *w == nil { // optional and absent (no biases in Llama)
+				return nil
+			}
+			n++
+			if strings.HasSuffix(name, "norm.weight") {
+				require.Equal(t, float32(1), (*w).Data[0], name)
+			} else {
+				require.True(t, nonzero((*w).Data), name)
+			}
+			return nil
+		}))
+	}
+	require.Greater(t, n, 10)
 }
