@@ -137,14 +137,24 @@ func evalOutput(t *testing.T, jsonl, model string) ([]evalLine, string) {
 	return lines, acc
 }
 
-// -eval end to end on a random-weight LLaVA (testdata/llava_tiny with a
-// shapes tokenizer): one line per row in order, and the accuracy counts
-// the rows whose expected answer matches under the spec's rule.
+// -eval end to end on random-weight LLaVA and Mllama folders
+// (testdata/llava_tiny, mllama_tiny with a shapes tokenizer): one line per
+// row in order, and the accuracy counts the rows whose expected answer
+// matches under the spec's rule.
 func TestEval(t *testing.T) {
+	for _, c := range []struct{ src, fusion, image string }{
+		{"llava_tiny", fusionUnified, tokImage},
+		{"mllama_tiny", fusionCross, tokMllamaImage},
+	} {
+		t.Run(c.src, func(t *testing.T) { testEval(t, c.src, c.fusion, c.image) })
+	}
+}
+
+func testEval(t *testing.T, srcName, fusion, imageToken string) {
 	dir := t.TempDir()
 	model := filepath.Join(dir, "model")
 	require.NoError(t, os.MkdirAll(model, 0o755))
-	src := filepath.Join("..", "..", "testdata", "llava_tiny")
+	src := filepath.Join("..", "..", "testdata", srcName)
 	for _, f := range []string{"model.safetensors", "preprocessor_config.json", "generation_config.json"} {
 		data, err := os.ReadFile(filepath.Join(src, f))
 		require.NoError(t, err)
@@ -153,16 +163,16 @@ func TestEval(t *testing.T) {
 	rows := smallRows(t, filepath.Join(dir, "data"), 3)
 	corpus, err := tokenizerCorpus(rows)
 	require.NoError(t, err)
-	// llava_tiny has 384 embedding rows: a tokenizer of at most that many.
+	// The tiny models have 384 embedding rows: a tokenizer of at most that many.
 	tok, err := tokenizer.Train(context.Background(), corpus, tokenizer.TrainConfig{VocabSize: 384, SpecialTokens: specialTokens, MinFrequency: 1})
 	require.NoError(t, err)
-	_, err = writeTokenizer(model, tok, fusionUnified, contextLength)
+	_, err = writeTokenizer(model, tok, fusion, contextLength)
 	require.NoError(t, err)
 	var cfg map[string]any
 	data, err := os.ReadFile(filepath.Join(src, "config.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &cfg))
-	image, _ := tok.TokenID(tokImage)
+	image, _ := tok.TokenID(imageToken)
 	cfg["image_token_index"] = image
 	data, err = json.Marshal(cfg)
 	require.NoError(t, err)

@@ -3,7 +3,10 @@ package visionlab
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +30,30 @@ type FusionConfig struct {
 	Batch                              int
 	LR                                 float64
 	EvalImages                         int // held-out images whose rows are decoded
-	Seed                               uint64
+	// Turns > 1 packs up to Turns questions of one image, in random order,
+	// into one multi-turn conversation: the image tokens are paid once
+	// for several answers.
+	Turns int
+	Show  int // wrong answers to print
+	Seed  uint64
+	// DescribeLast puts a packed conversation's caption question last.
+	DescribeLast bool
+	// Log receives progress lines and wrong answers (nil: discarded).
+	Log io.Writer
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (fc FusionConfig) log() io.Writer {
+	if fc.Log == nil {
+		return io.Discard
+	}
+	return fc.Log
 }
 
 // Special tokens of the lab's tokenizer.
@@ -70,6 +96,7 @@ type row struct {
 	Img          int
 	Type         shapes.QuestionType
 	Prompt, Ans  []int
+	Follow       []int // the question as a later turn: "USER: {q} ASSISTANT:"
 	AnswerString string
 }
 
@@ -79,6 +106,8 @@ type Fusion struct {
 	Dec          *decoder.Model
 	tok          *tokenizer.Tokenizer
 	prefix       []int
+	Show         int // print this many wrong answers
+	log          io.Writer
 }
 
 // buildRows tokenizes every question of the scenes.
@@ -103,7 +132,8 @@ func buildRows(tok *tokenizer.Tokenizer, scenes []shapes.Scene) ([]int, []row, e
 			}
 			prefix = ids[:at]
 			ans := append(tok.Encode(" "+q.Answer), labEOS)
-			rows = append(rows, row{Img: i, Type: q.Type, Prompt: ids[at+1:], Ans: ans, AnswerString: q.Answer})
+			follow := tok.Encode("USER: "+q.Question+" ASSISTANT:", tokenizer.WithParseSpecial(true))
+			rows = append(rows, row{Img: i, Type: q.Type, Prompt: ids[at+1:], Follow: follow, Ans: ans, AnswerString: q.Answer})
 		}
 	}
 	return prefix, rows, nil
@@ -113,14 +143,15 @@ func buildRows(tok *tokenizer.Tokenizer, scenes []shapes.Scene) ([]int, []row, e
 type FusionPoint struct {
 	Step    int                             `json:"step"`
 	Seconds float64                         `json:"train_seconds"`
+	CPU     float64                         `json:"train_cpu_seconds"`
 	Loss    float64                         `json:"loss"`
 	Acc     float64                         `json:"heldout_exact_match"`
 	PerType map[shapes.QuestionType]float64 `json:"per_type"`
 	EvalSec float64                         `json:"eval_seconds"`
 }
 
-// RunFusion trains projector + decoder on frozen features for budget and
-// reports held-out exact match (greedy decoding) every evalEvery.
+// RunFusion trains projector + decoder on frozen features for budget
+// (training CPU time, as Run) and reports held-out exact match (greedy decoding) every evalEvery.
 func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, budget, evalEvery time.Duration, report func(FusionPoint)) error {
 	trainScenes, err := shapes.Scenes(vc.Seed, shapes.Train, vc.TrainImages)
 	if err != nil {
@@ -160,132 +191,97 @@ func RunFusion(ctx context.Context, vc Config, fc FusionConfig, tower *Model, bu
 	t0 := time.Now()
 	trainF, heldF := tower.ComputeFeatures(trainData, vc.ImageSize), tower.ComputeFeatures(heldData, vc.ImageSize)
 	featSec := time.Since(t0).Seconds()
-	fmt.Printf("features: %d train + %d held-out images once, %.1fs; vocab %d, %d train rows\n", trainF.N, heldF.N, featSec, tok.VocabSize(), len(trainRows))
+	fmt.Fprintf(fc.log(), "features: %d train + %d held-out images once, %.1fs; vocab %d, %d train rows\n", trainF.N, heldF.N, featSec, tok.VocabSize(), len(trainRows))
 
-	lc := config.DefaultLlama()
-	lc.VocabSize, lc.HiddenSize, lc.IntermediateSize = tok.VocabSize(), fc.Width, fc.MLP
-	lc.NumHiddenLayers, lc.NumAttentionHeads, lc.NumKeyValueHeads = fc.Layers, fc.Heads, fc.KVHeads
-	lc.MaxPositionEmbeddings = 128
-	bos := labBOS
-	lc.BOSTokenID, lc.EOSTokenID, lc.PadTokenID = &bos, config.TokenIDs{labEOS}, nil
-	dec, err := decoder.New(&lc)
+	fu, err := newFusion(fc, tok, prefix, trainF.D)
 	if err != nil {
-		return err
-	}
-	fu := &Fusion{Proj1: vision.NewLinear(trainF.D, fc.Width), Proj2: vision.NewLinear(fc.Width, fc.Width), Dec: dec, tok: tok, prefix: prefix}
-	parts := []any{dec.EmbedTokens, dec.Norm, dec.LMHead, &fu.Proj1, &fu.Proj2}
-	for _, l := range dec.Layers {
-		parts = append(parts, l)
-	}
-	if err := weights.Randomize(fc.Seed, initStd, parts...); err != nil {
 		return err
 	}
 
-	// One static bucket: the longest prompt-after-image + answer.
-	l2 := 0
-	for _, r := range append(append([]row(nil), trainRows...), heldRows...) {
-		l2 = max(l2, len(r.Prompt)+len(r.Ans))
+	// Single turn: two static length buckets, captions (long answers) and
+	// the rest, so short rows are not padded to caption length. Multi-turn:
+	// one bucket of per-image conversations.
+	var short, long [][]row
+	if fc.Turns > 1 {
+		byImg := make([][]row, len(trainScenes))
+		for _, r := range trainRows {
+			byImg[r.Img] = append(byImg[r.Img], r)
+		}
+		short = byImg
+	} else {
+		for _, r := range trainRows {
+			if r.Type == shapes.Describe {
+				long = append(long, []row{r})
+			} else {
+				short = append(short, []row{r})
+			}
+		}
 	}
-	b := fc.Batch
-	be := graph.New(graph.Options{})
-	pre := make([][]int, b)
-	for i := range pre {
-		pre[i] = prefix
+	turns := max(1, fc.Turns)
+	var buckets []*bucket
+	for _, cs := range [][][]row{short, long} {
+		if len(cs) == 0 {
+			continue
+		}
+		bk, err := fu.newBucket(fc.Batch, convLen(cs, turns), trainF, cs, turns)
+		if err != nil {
+			return err
+		}
+		defer bk.mach.Close()
+		bk.describeLast = fc.DescribeLast
+		buckets = append(buckets, bk)
 	}
-	preE, err := dec.Embed(be, pre)
-	if err != nil {
-		return err
+	shortRows := 0
+	for _, c := range short {
+		shortRows += len(c)
 	}
-	// The suffix ids change every step: keep the Embedding node itself
-	// (SetIDs rebinds it), reshaped as decoder.Embed does.
-	sufIDs := be.Embedding(be.Weight(dec.EmbedTokens), make([]int, b*l2)) // [B·L2, D]
-	sufE := be.Reshape(sufIDs, b, l2, fc.Width)                           // [B, L2, D]
-	feat := tensor.New(b, trainF.P, trainF.D)
-	featV := be.Const(feat)
-	img := fu.project(be, featV)                            // [B, P, D]
-	x := be.Concat(1, preE, img, sufE)                      // [B, T, D]
-	logits, err := dec.Forward(be, x, dec.NewTrainState(b)) // [B, T, V]
-	if err != nil {
-		return err
-	}
-	t := len(prefix) + trainF.P + l2
-	targets := make([]int, b*t)
-	loss := be.CrossEntropy(logits, targets, ignore)
-	if err := be.Backward(loss); err != nil {
-		return err
-	}
-	mach, err := be.Compile()
-	if err != nil {
-		return err
-	}
-	defer mach.Close()
 	opt := graph.NewAdamW(fc.LR, 0)
 	rng := rand.New(rand.NewPCG(fc.Seed, 7))
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	next := evalEvery
 	var lossSum float64
 	lossN := 0
-	embedIDs := make([]int, b*l2)
 	for step := 1; ; step++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for i := range targets {
-			targets[i] = ignore
+		// A bucket with probability proportional to its rows: every row
+		// is equally likely, as with one bucket.
+		bk := buckets[0]
+		if len(buckets) > 1 && rng.IntN(len(trainRows)) >= shortRows {
+			bk = buckets[1]
 		}
-		for i := 0; i < b; i++ {
-			r := trainRows[rng.IntN(len(trainRows))]
-			copy(feat.Data[i*trainF.P*trainF.D:(i+1)*trainF.P*trainF.D], trainF.Data[r.Img*trainF.P*trainF.D:(r.Img+1)*trainF.P*trainF.D])
-			seq := append(append([]int(nil), r.Prompt...), r.Ans...)
-			for j := 0; j < l2; j++ {
-				id := labPad
-				if j < len(seq) {
-					id = seq[j]
-				}
-				embedIDs[i*l2+j] = id
-			}
-			// logits at global position g predict token g+1; the answer
-			// starts at suffix index len(Prompt).
-			base := i*t + len(prefix) + trainF.P
-			for j := len(r.Prompt); j < len(seq); j++ {
-				targets[base+j-1] = seq[j]
-			}
-		}
-		start := time.Now()
-		if err := be.SetConst(featV, feat); err != nil {
+		start, c0 := time.Now(), cpuTime()
+		if err := bk.fill(rng, trainF); err != nil {
 			return err
 		}
-		if err := be.SetIDs(sufIDs, embedIDs); err != nil {
-			return err
-		}
-		if err := be.SetTargets(loss, targets); err != nil {
-			return err
-		}
-		if err := mach.Run(ctx); err != nil {
+		be, loss := bk.be, bk.loss
+		if err := bk.mach.Run(ctx); err != nil {
 			return err
 		}
 		lv, err := be.Read(loss)
 		if err != nil {
 			return err
 		}
-		opt.LR = fc.LR * schedule(elapsed.Seconds()/budget.Seconds())
-		if err := opt.Step(be.Params()); err != nil {
+		opt.LR = fc.LR * schedule(cpu.Seconds()/budget.Seconds())
+		if err := opt.Step(be.Params()); err != nil { // weights shared by both buckets; moments per tensor
 			return err
 		}
 		elapsed += time.Since(start)
+		cpu += cpuTime() - c0
 		lossSum += float64(lv.Data[0])
 		lossN++
-		if elapsed >= next || elapsed >= budget {
+		if cpu >= next || cpu >= budget {
 			es := time.Now()
 			acc, per, err := fu.evaluate(ctx, heldF, heldRows)
 			if err != nil {
 				return err
 			}
-			report(FusionPoint{Step: step, Seconds: elapsed.Seconds(), Loss: lossSum / float64(lossN), Acc: acc, PerType: per, EvalSec: time.Since(es).Seconds()})
+			report(FusionPoint{Step: step, Seconds: elapsed.Seconds(), CPU: cpu.Seconds(), Loss: lossSum / float64(lossN), Acc: acc, PerType: per, EvalSec: time.Since(es).Seconds()})
 			lossSum, lossN = 0, 0
 			next += evalEvery
 		}
-		if elapsed >= budget {
+		if cpu >= budget {
 			return nil
 		}
 	}
@@ -330,6 +326,10 @@ func (f *Fusion) evaluate(ctx context.Context, feats *Features, rows []row) (flo
 		if shapes.Match(strings.TrimSpace(text), r.AnswerString) {
 			right[r.Type]++
 			total++
+		} else if f.Show > 0 {
+			f.Show--
+			q, _ := f.tok.Decode(r.Prompt)
+			fmt.Fprintf(f.log, "wrong: image %d %q → %q, want %q\n", r.Img, q, text, r.AnswerString)
 		}
 	}
 	per := map[shapes.QuestionType]float64{}
@@ -337,4 +337,169 @@ func (f *Fusion) evaluate(ctx context.Context, feats *Features, rows []row) (flo
 		per[k] = float64(right[k]) / float64(v)
 	}
 	return float64(total) / float64(len(rows)), per, nil
+}
+
+// bucket is a compiled training step for rows whose prompt-after-image
+// plus answer fits l2 tokens.
+type bucket struct {
+	be            *graph.Backend
+	mach          *graph.Machine
+	convs         [][]row
+	turns         int
+	describeLast  bool
+	b, l2, t, pre int
+	feat          *tensor.Tensor
+	featV, sufIDs backend.Value
+	loss          backend.Value
+	ids, targets  []int
+}
+
+// convLen is the longest conversation of at most turns rows: the first
+// row's prompt, later rows' follow-ups, every answer.
+func convLen(convs [][]row, turns int) int {
+	l := 0
+	for _, c := range convs {
+		var segs []int
+		first := math.MinInt
+		for _, r := range c {
+			segs = append(segs, len(r.Follow)+len(r.Ans))
+			first = max(first, len(r.Prompt)-len(r.Follow))
+		}
+		slices.Sort(segs)
+		slices.Reverse(segs)
+		n := first
+		for _, s := range segs[:min(turns, len(segs))] {
+			n += s
+		}
+		l = max(l, n)
+	}
+	return l
+}
+
+func (f *Fusion) newBucket(b, l2 int, feats *Features, convs [][]row, turns int) (*bucket, error) {
+	be := graph.New(graph.Options{})
+	pre := make([][]int, b)
+	for i := range pre {
+		pre[i] = f.prefix
+	}
+	preE, err := f.Dec.Embed(be, pre) // [B, T1, D], constant
+	if err != nil {
+		return nil, err
+	}
+	w := f.Dec.Config().HiddenSize
+	bk := &bucket{be: be, convs: convs, turns: turns, b: b, l2: l2, pre: len(f.prefix), feat: tensor.New(b, feats.P, feats.D)}
+	bk.t = len(f.prefix) + feats.P + l2
+	// The suffix ids change every step: keep the Embedding node itself
+	// (SetIDs rebinds it), reshaped as decoder.Embed does.
+	bk.sufIDs = be.Embedding(be.Weight(f.Dec.EmbedTokens), make([]int, b*l2)) // [B·L2, D]
+	sufE := be.Reshape(bk.sufIDs, b, l2, w)                                   // [B, L2, D]
+	bk.featV = be.Const(bk.feat)
+	img := f.project(be, bk.featV)                              // [B, P, D]
+	x := be.Concat(1, preE, img, sufE)                          // [B, T, D]
+	logits, err := f.Dec.Forward(be, x, f.Dec.NewTrainState(b)) // [B, T, V]
+	if err != nil {
+		return nil, err
+	}
+	bk.targets = make([]int, b*bk.t)
+	bk.ids = make([]int, b*l2)
+	bk.loss = be.CrossEntropy(logits, bk.targets, ignore)
+	if err := be.Backward(bk.loss); err != nil {
+		return nil, err
+	}
+	if bk.mach, err = be.Compile(); err != nil {
+		return nil, err
+	}
+	return bk, nil
+}
+
+// fill draws a batch of the bucket's rows and binds features, ids and
+// targets (loss on the answer tokens and EOS only).
+func (bk *bucket) fill(rng *rand.Rand, feats *Features) error {
+	for i := range bk.targets {
+		bk.targets[i] = ignore
+	}
+	fd := feats.P * feats.D
+	for i := 0; i < bk.b; i++ {
+		conv := bk.convs[rng.IntN(len(bk.convs))]
+		pick := rng.Perm(len(conv))[:min(bk.turns, len(conv))]
+		if bk.describeLast {
+			// The caption names every shape: a later turn could copy
+			// its answer from it instead of reading the image.
+			slices.SortStableFunc(pick, func(a, b int) int {
+				return boolInt(conv[a].Type == shapes.Describe) - boolInt(conv[b].Type == shapes.Describe)
+			})
+		}
+		copy(bk.feat.Data[i*fd:(i+1)*fd], feats.Data[conv[0].Img*fd:(conv[0].Img+1)*fd])
+		var seq []int
+		var isAns []bool
+		for k, j := range pick {
+			r := conv[j]
+			q := r.Follow
+			if k == 0 {
+				q = r.Prompt
+			}
+			seq = append(seq, q...)
+			isAns = append(isAns, make([]bool, len(q))...)
+			seq = append(seq, r.Ans...)
+			for range r.Ans {
+				isAns = append(isAns, true)
+			}
+		}
+		for j := 0; j < bk.l2; j++ {
+			id := labPad
+			if j < len(seq) {
+				id = seq[j]
+			}
+			bk.ids[i*bk.l2+j] = id
+		}
+		// Logits at position g predict token g+1: each answer token (and
+		// its EOS) is the target of the position before it.
+		base := i*bk.t + bk.pre + feats.P
+		for j := 1; j < len(seq); j++ {
+			if isAns[j] {
+				bk.targets[base+j-1] = seq[j]
+			}
+		}
+	}
+	if err := bk.be.SetConst(bk.featV, bk.feat); err != nil {
+		return err
+	}
+	if err := bk.be.SetIDs(bk.sufIDs, bk.ids); err != nil {
+		return err
+	}
+	return bk.be.SetTargets(bk.loss, bk.targets)
+}
+
+// newFusion builds the seeded projector and decoder: matrices from
+// N(0, std²), norm weights 1, biases 0.
+func newFusion(fc FusionConfig, tok *tokenizer.Tokenizer, prefix []int, featD int) (*Fusion, error) {
+	lc := config.DefaultLlama()
+	lc.VocabSize, lc.HiddenSize, lc.IntermediateSize = tok.VocabSize(), fc.Width, fc.MLP
+	lc.NumHiddenLayers, lc.NumAttentionHeads, lc.NumKeyValueHeads = fc.Layers, fc.Heads, fc.KVHeads
+	lc.MaxPositionEmbeddings = 128
+	bos := labBOS
+	lc.BOSTokenID, lc.EOSTokenID, lc.PadTokenID = &bos, config.TokenIDs{labEOS}, nil
+	dec, err := decoder.New(&lc)
+	if err != nil {
+		return nil, err
+	}
+	fu := &Fusion{Proj1: vision.NewLinear(featD, fc.Width), Proj2: vision.NewLinear(fc.Width, fc.Width), Dec: dec, tok: tok, prefix: prefix, Show: fc.Show, log: fc.log()}
+	// The decoder is walked as a tagged struct (embeddings and final norm),
+	// so the norm (a bare [D] tensor would be drawn from N(0, std²)) starts
+	// at 1; layers and the LM head are untagged in decoder.Model and go
+	// separately.
+	parts := []any{dec, dec.LMHead, &fu.Proj1, &fu.Proj2}
+	for _, l := range dec.Layers {
+		parts = append(parts, l)
+	}
+	if err := weights.Randomize(fc.Seed, initStd, parts...); err != nil {
+		return nil, err
+	}
+	for _, v := range dec.Norm.Data {
+		if v != 1 {
+			return nil, fmt.Errorf("visionlab: decoder norm.weight initialised to %v, want 1", v)
+		}
+	}
+
+	return fu, nil
 }

@@ -52,6 +52,14 @@ type Config struct {
 	Seed          uint64  `json:"seed"`
 	// Act is the tower's hidden_act (default gelu).
 	Act string `json:"act"`
+	// TokenHead adds the head's loss on every patch token (its column's
+	// attributes) to the pooled loss, so each token the decoder sees
+	// carries its column's attributes.
+	TokenHead bool `json:"token_head"`
+	// RawHead drops the head's LayerNorm: the head reads the residual
+	// stream as the projector will, so every attribute is linearly
+	// readable at the scale the projector sees.
+	RawHead bool `json:"raw_head"`
 }
 
 // Validate checks the sizes.
@@ -139,7 +147,10 @@ type Model struct {
 	Tower    *vision.CLIPVision
 	HeadNorm vision.LayerNorm `weight:"head_norm"`
 	Head     vision.Linear    `weight:"head"`
+	ColHead  vision.Linear    `weight:"col_head"` // token → its column (Config.TokenHead)
+	raw      bool             // Config.RawHead
 	pool     *tensor.Tensor   // [3, P]: 1/count for the patches of each column
+	tokenCol []int            // [P]: the column of each patch
 }
 
 // NewModel builds a seeded random model.
@@ -149,7 +160,8 @@ func NewModel(c Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Tower: tower, HeadNorm: vision.NewLayerNorm(c.Width, 1e-5), Head: vision.NewLinear(c.Width, headWidth)}
+	m := &Model{Tower: tower, HeadNorm: vision.NewLayerNorm(c.Width, 1e-5), Head: vision.NewLinear(c.Width, headWidth),
+		ColHead: vision.NewLinear(c.Width, shapes.NumColumns), raw: c.RawHead}
 	if err := weights.Randomize(c.Seed, initStd, tower, m); err != nil {
 		return nil, err
 	}
@@ -167,6 +179,7 @@ func NewModel(c Config) (*Model, error) {
 		for px := 0; px < g; px++ {
 			col := colOf(px)
 			m.pool.Data[col*g*g+py*g+px] = 1 / float32(counts[col])
+			m.tokenCol = append(m.tokenCol, col)
 		}
 	}
 	return m, nil
@@ -179,17 +192,44 @@ func (m *Model) Params() int {
 	return n + m.Head.Weight.Len() + m.Head.Bias.Len() + 2*m.HeadNorm.Weight.Len()
 }
 
-// logits runs the model on pixels [N, 3, S, S] → [N·3, 9].
-func (m *Model) logits(b backend.Backend, pixels backend.Value) backend.Value {
+// patches runs the tower on pixels [N, 3, S, S] → patch tokens [N, P, D]
+// of the last layer (CLS dropped, as LLaVA's "default" strategy).
+func (m *Model) patches(b backend.Backend, pixels backend.Value) backend.Value {
 	hidden := m.Tower.HiddenStates(b, pixels, len(m.Tower.Layers))
 	last := hidden[len(hidden)-1] // [N, P+1, D]: LLaVA's vision_feature_layer -1
-	sh := b.Shape(last)
-	n, p, d := sh[0], sh[1]-1, sh[2]
-	x := b.Slice(last, 1, 1, p+1)                                      // [N, P, D] (CLS dropped, as LLaVA's "default")
+	p := b.Shape(last)[1] - 1
+	return b.Slice(last, 1, 1, p+1) // [N, P, D]
+}
+
+// pooledLogits maps patch tokens [N, P, D] → [N·3, 9]: column means, head.
+func (m *Model) pooledLogits(b backend.Backend, x backend.Value) backend.Value {
+	sh := b.Shape(x)
+	n, p, d := sh[0], sh[1], sh[2]
 	x = b.Reshape(b.Transpose(x, 0, 2, 1), n*d, p)                     // [N·D, P]
 	x = b.Linear(x, b.Const(m.pool), nil)                              // [N·D, 3] column means
 	x = b.Reshape(b.Transpose(b.Reshape(x, n, d, 3), 0, 2, 1), n*3, d) // [N·3, D]
-	return m.Head.Forward(b, m.HeadNorm.Forward(b, x))                 // [N·3, 9]
+	return m.head(b, x)                                                // [N·3, 9]
+}
+
+// tokenLogits applies the same head to every patch token: [N·P, 9], each
+// token asked about the column that holds it.
+func (m *Model) tokenLogits(b backend.Backend, x backend.Value) backend.Value {
+	sh := b.Shape(x)
+	x = b.Reshape(x, sh[0]*sh[1], sh[2]) // [N·P, D]
+	return m.head(b, x)                  // [N·P, 9]
+}
+
+// head maps features [R, D] to attribute logits [R, 9].
+func (m *Model) head(b backend.Backend, x backend.Value) backend.Value {
+	if m.raw {
+		return m.Head.Forward(b, x)
+	}
+	return m.Head.Forward(b, m.HeadNorm.Forward(b, x))
+}
+
+// logits runs the model on pixels [N, 3, S, S] → [N·3, 9].
+func (m *Model) logits(b backend.Backend, pixels backend.Value) backend.Value {
+	return m.pooledLogits(b, m.patches(b, pixels))
 }
 
 // Trainer is a compiled training step for one batch size.
@@ -198,6 +238,9 @@ type Trainer struct {
 	mach                *graph.Machine
 	pixels              backend.Value
 	lossP, lossK, lossC backend.Value
+	tokP, tokK, tokC    backend.Value // per-token losses (Config.TokenHead)
+	tokCol              backend.Value // per-token column identity loss
+	tokenCol            []int
 	loss                backend.Value
 	opt                 *graph.AdamW
 	batch               int
@@ -209,12 +252,32 @@ func NewTrainer(c Config, m *Model) (*Trainer, error) {
 	be := graph.New(graph.Options{})
 	t := &Trainer{be: be, batch: c.Batch, pix: tensor.New(c.Batch, 3, c.ImageSize, c.ImageSize)}
 	t.pixels = be.Const(t.pix)
-	lg := m.logits(be, t.pixels) // [B·3, 9]
-	zeros := make([]int, c.Batch*shapes.NumColumns)
-	t.lossP = be.CrossEntropy(be.Slice(lg, 1, 0, numPresent), zeros, ignore)
-	t.lossK = be.CrossEntropy(be.Slice(lg, 1, numPresent, numPresent+numKinds), zeros, ignore)
-	t.lossC = be.CrossEntropy(be.Slice(lg, 1, numPresent+numKinds, headWidth), zeros, ignore)
+	x := m.patches(be, t.pixels)
+	lg := m.pooledLogits(be, x) // [B·3, 9]
+	ce := func(lg backend.Value, rows int) (p, k, c backend.Value) {
+		zeros := make([]int, rows)
+		p = be.CrossEntropy(be.Slice(lg, 1, 0, numPresent), zeros, ignore)
+		k = be.CrossEntropy(be.Slice(lg, 1, numPresent, numPresent+numKinds), zeros, ignore)
+		c = be.CrossEntropy(be.Slice(lg, 1, numPresent+numKinds, headWidth), zeros, ignore)
+		return p, k, c
+	}
+	t.lossP, t.lossK, t.lossC = ce(lg, c.Batch*shapes.NumColumns)
 	t.loss = be.Add(be.Add(t.lossP, t.lossK), t.lossC)
+	if c.TokenHead {
+		t.tokenCol = m.tokenCol
+		t.tokP, t.tokK, t.tokC = ce(m.tokenLogits(be, x), c.Batch*len(m.tokenCol))
+		t.loss = be.Add(t.loss, be.Add(be.Add(t.tokP, t.tokK), t.tokC))
+		// Each token also says which column it is in, so the column is
+		// content the decoder can match ("left", "where is …"), not only
+		// a position.
+		sh := be.Shape(x)
+		colTargets := make([]int, 0, c.Batch*len(m.tokenCol))
+		for i := 0; i < c.Batch; i++ {
+			colTargets = append(colTargets, m.tokenCol...)
+		}
+		t.tokCol = be.CrossEntropy(m.ColHead.Forward(be, be.Reshape(x, sh[0]*sh[1], sh[2])), colTargets, ignore)
+		t.loss = be.Add(t.loss, t.tokCol)
+	}
 	if err := be.Backward(t.loss); err != nil {
 		return nil, err
 	}
@@ -246,7 +309,10 @@ func (t *Trainer) Step(ctx context.Context, d *Data, idx []int, lr float64) (flo
 	for _, f := range []struct {
 		loss backend.Value
 		tgt  []int
-	}{{t.lossP, tp}, {t.lossK, tk}, {t.lossC, tc}} {
+	}{{t.lossP, tp}, {t.lossK, tk}, {t.lossC, tc}, {t.tokP, perToken(tp, t.tokenCol)}, {t.tokK, perToken(tk, t.tokenCol)}, {t.tokC, perToken(tc, t.tokenCol)}} {
+		if f.loss == nil {
+			continue
+		}
 		if err := t.be.SetTargets(f.loss, f.tgt); err != nil {
 			return 0, err
 		}
@@ -260,6 +326,21 @@ func (t *Trainer) Step(ctx context.Context, d *Data, idx []int, lr float64) (flo
 	}
 	t.opt.LR = lr
 	return l.Data[0], t.opt.Step(t.be.Params())
+}
+
+// perToken expands column targets [N·3] to token targets [N·P].
+func perToken(colTargets, tokenCol []int) []int {
+	if len(tokenCol) == 0 {
+		return nil
+	}
+	n := len(colTargets) / shapes.NumColumns
+	out := make([]int, 0, n*len(tokenCol))
+	for i := 0; i < n; i++ {
+		for _, c := range tokenCol {
+			out = append(out, colTargets[i*shapes.NumColumns+c])
+		}
+	}
+	return out
 }
 
 // Accuracy is held-out accuracy per attribute: present over all columns,
@@ -329,14 +410,16 @@ func argmax(x []float32) int {
 // Point is one measurement of a run.
 type Point struct {
 	Step    int      `json:"step"`
-	Seconds float64  `json:"train_seconds"` // training wall time, evaluation excluded
-	Loss    float64  `json:"loss"`          // mean training loss since the last point
+	Seconds float64  `json:"train_seconds"`     // training wall time, evaluation excluded
+	CPU     float64  `json:"train_cpu_seconds"` // training CPU time (one core), evaluation excluded
+	Loss    float64  `json:"loss"`              // mean training loss since the last point
 	Acc     Accuracy `json:"heldout"`
 }
 
-// Run trains for the time budget, evaluating every evalEvery of training
-// time; lr warms up over the first 5 % of the budget then follows a cosine
-// to 10 % (by elapsed time, so a run of any length ends annealed).
+// Run trains for the budget of training CPU time (one core with
+// GOMAXPROCS=1: comparable between runs on a shared machine), evaluating
+// every evalEvery of it; lr warms up over the first 5 % of the budget then follows a cosine
+// to 10 % (by CPU time used, so a run of any length ends annealed).
 func Run(ctx context.Context, c Config, budget, evalEvery time.Duration, report func(Point)) (*Model, []Point, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
@@ -362,7 +445,7 @@ func Run(ctx context.Context, c Config, budget, evalEvery time.Duration, report 
 	perm := rng.Perm(train.N)
 	pos := 0
 	var points []Point
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	nextEval := evalEvery
 	var lossSum float64
 	lossN := 0
@@ -377,18 +460,19 @@ func Run(ctx context.Context, c Config, budget, evalEvery time.Duration, report 
 			}
 			idx[i], pos = perm[pos], pos+1
 		}
-		frac := elapsed.Seconds() / budget.Seconds()
+		frac := cpu.Seconds() / budget.Seconds()
 		lr := c.LR * schedule(frac)
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		l, err := tr.Step(ctx, train, idx, lr)
 		if err != nil {
 			return m, points, err
 		}
 		elapsed += time.Since(t0)
+		cpu += cpuTime() - c0
 		lossSum += float64(l)
 		lossN++
-		if elapsed >= nextEval || elapsed >= budget {
-			p := Point{Step: step, Seconds: elapsed.Seconds(), Loss: lossSum / float64(lossN), Acc: m.Evaluate(held, c.ImageSize)}
+		if cpu >= nextEval || cpu >= budget {
+			p := Point{Step: step, Seconds: elapsed.Seconds(), CPU: cpu.Seconds(), Loss: lossSum / float64(lossN), Acc: m.Evaluate(held, c.ImageSize)}
 			lossSum, lossN = 0, 0
 			points = append(points, p)
 			if report != nil {
@@ -396,7 +480,7 @@ func Run(ctx context.Context, c Config, budget, evalEvery time.Duration, report 
 			}
 			nextEval += evalEvery
 		}
-		if elapsed >= budget {
+		if cpu >= budget {
 			return m, points, nil
 		}
 	}

@@ -2,10 +2,14 @@ package visionlab
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/internal/tensor"
+	"github.com/fovea-ml/fovea/internal/weights"
+	"github.com/fovea-ml/fovea/tokenizer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -88,4 +92,70 @@ func TestTrainSteps(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, pts)
 	require.Error(t, Config{}.Validate())
+}
+
+// The fusion stage runs end to end on a tiny setup, single- and
+// multi-turn, and its conversations put targets on answer tokens only.
+func TestFusionSmoke(t *testing.T) {
+	c := tiny()
+	m, err := NewModel(c)
+	require.NoError(t, err)
+	for _, turns := range []int{1, 3} {
+		fc := FusionConfig{Width: 16, Layers: 1, Heads: 2, KVHeads: 1, MLP: 32, Batch: 4, LR: 1e-3, EvalImages: 2, Seed: 1, Turns: turns}
+		var pts []FusionPoint
+		require.NoError(t, RunFusion(context.Background(), c, fc, m, 200*time.Millisecond, time.Hour, func(p FusionPoint) { pts = append(pts, p) }))
+		require.Len(t, pts, 1)
+		require.GreaterOrEqual(t, pts[0].Acc, 0.0)
+		require.LessOrEqual(t, pts[0].Acc, 1.0)
+	}
+}
+
+func TestConvLen(t *testing.T) {
+	rows := []row{
+		{Prompt: make([]int, 3), Follow: make([]int, 5), Ans: make([]int, 2)},
+		{Prompt: make([]int, 4), Follow: make([]int, 6), Ans: make([]int, 10)},
+		{Prompt: make([]int, 3), Follow: make([]int, 5), Ans: make([]int, 1)},
+	}
+	// Two longest turns: 16 + 7, first turn's prompt at most 2 shorter.
+	require.Equal(t, 16+7-2, convLen([][]row{rows}, 2))
+	require.Equal(t, 16+7+6-2, convLen([][]row{rows}, 5))
+}
+
+// The fusion model starts as a fresh Llama should: every norm weight 1,
+// every matrix random (the decoder's layers and LM head are not tagged
+// fields of decoder.Model, so they need listing).
+func TestFusionInit(t *testing.T) {
+	tok, err := tokenizer.Train(context.Background(), []string{"USER: hi ASSISTANT: red"}, tokenizer.TrainConfig{VocabSize: 270, SpecialTokens: labSpecials, MinFrequency: 1})
+	require.NoError(t, err)
+	fu, err := newFusion(FusionConfig{Width: 16, Layers: 2, Heads: 2, KVHeads: 1, MLP: 32, Seed: 1}, tok, []int{labBOS}, 8)
+	require.NoError(t, err)
+	nonzero := func(x []float32) bool {
+		for _, v := range x {
+			if v != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range fu.Dec.Norm.Data {
+		require.Equal(t, float32(1), v)
+	}
+	require.True(t, nonzero(fu.Dec.LMHead.Data))
+	require.True(t, nonzero(fu.Proj1.Weight.Data))
+	n := 0
+	for _, l := range fu.Dec.Layers {
+		require.NoError(t, weights.Walk(l, func(name string, w **tensor.Tensor, _ bool) error {
+			if *w == nil { // optional and absent (no biases in Llama)
+				return nil
+			}
+			n++
+			if strings.HasSuffix(name, "norm.weight") {
+				require.Equal(t, float32(1), (*w).Data[0], name)
+			} else {
+				require.True(t, nonzero((*w).Data), name)
+			}
+			return nil
+		}))
+	}
+	require.Greater(t, n, 10)
 }

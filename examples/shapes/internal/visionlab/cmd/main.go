@@ -32,6 +32,8 @@ func main() {
 	flag.IntVar(&c.HeldOutImages, "heldout", 500, "held-out images")
 	flag.Uint64Var(&c.Seed, "seed", 1, "seed")
 	flag.StringVar(&c.Act, "act", "gelu", "hidden_act")
+	flag.BoolVar(&c.RawHead, "raw-head", false, "attribute head without LayerNorm (reads the residual stream)")
+	flag.BoolVar(&c.TokenHead, "token-head", false, "also supervise every patch token with its column's attributes")
 	var fc visionlab.FusionConfig
 	flag.IntVar(&fc.Width, "dwidth", 64, "decoder width")
 	flag.IntVar(&fc.Layers, "dlayers", 2, "decoder layers")
@@ -41,6 +43,9 @@ func main() {
 	flag.IntVar(&fc.Batch, "dbatch", 32, "fusion batch (rows)")
 	flag.Float64Var(&fc.LR, "dlr", 2e-3, "fusion peak learning rate")
 	flag.IntVar(&fc.EvalImages, "eval-images", 100, "held-out images whose rows are decoded")
+	flag.IntVar(&fc.Show, "show", 0, "print this many wrong answers")
+	flag.BoolVar(&fc.DescribeLast, "describe-last", false, "in packed conversations, ask for the caption last")
+	flag.IntVar(&fc.Turns, "turns", 1, "questions of one image packed into one training conversation")
 	fusionBudget := flag.Duration("fusion-budget", 0, "then train projector + decoder on frozen features this long (0 = skip)")
 	fusionEvery := flag.Duration("fusion-every", 30*time.Second, "fusion evaluation interval")
 	budget := flag.Duration("budget", 3*time.Minute, "training wall time")
@@ -59,7 +64,7 @@ func main() {
 	}
 	fmt.Printf("params %d, total wall %.1fs\n", m.Params(), time.Since(start).Seconds())
 	if *fusionBudget > 0 {
-		fc.Seed = c.Seed
+		fc.Seed, fc.Log = c.Seed, os.Stdout
 		err := visionlab.RunFusion(ctx, c, fc, m, *fusionBudget, *fusionEvery, func(p visionlab.FusionPoint) { _ = enc.Encode(p) })
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "visionlab:", err)
