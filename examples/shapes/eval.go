@@ -12,7 +12,7 @@ import (
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/decoder"
-	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/tokenizer"
 )
 

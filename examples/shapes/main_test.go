@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/tokenizer"
 	"github.com/stretchr/testify/require"
 )

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 )
 
 // dataDir is the dataset's folder under -out.

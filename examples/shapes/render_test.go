@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/stretchr/testify/require"
 )
 

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/tokenizer"
 )
 

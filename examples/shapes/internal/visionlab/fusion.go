@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/fovea-ml/fovea/decoder"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
 	"github.com/fovea-ml/fovea/internal/config"
-	"github.com/fovea-ml/fovea/internal/shapes"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/tokenizer"

@@ -13,10 +13,10 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/backend/graph"
 	"github.com/fovea-ml/fovea/internal/config"
-	"github.com/fovea-ml/fovea/internal/shapes"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/vision"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fovea-ml/fovea/internal/shapes"
+	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/internal/tensor"
 	"github.com/fovea-ml/fovea/internal/weights"
 	"github.com/fovea-ml/fovea/tokenizer"
