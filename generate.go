@@ -138,7 +138,7 @@ func (s *Stream) Tokens() iter.Seq[Token] {
 		s.done = true
 		s.res, s.err = s.m.run(s.ctx, s.req, s.sess, yield)
 		if s.sess != nil && len(s.sess.history) == s.turn+1 {
-			s.sess.history = s.sess.history[:s.turn] // no reply: the turn did not happen
+			s.sess.rollback(s.turn) // no reply: the turn did not happen
 		}
 		if s.err != nil && s.res.Finish == decoder.FinishNone {
 			s.res.Finish = decoder.FinishError
@@ -254,8 +254,8 @@ func (m *Model) run(ctx context.Context, req Request, sess *Session, yield func(
 		res.Prefill = time.Since(start)
 	}
 	res.Text, res.Finish = text.String(), gen.Finish()
-	if sess != nil {
-		sess.record(p, res.IDs)
+	if sess != nil && (res.GeneratedTokens > 0 || gen.Err() == nil) {
+		sess.record(p, res.IDs) // a turn that failed before its first token leaves no reply
 	}
 	if err := gen.Err(); err != nil && !stopped {
 		return res, fmt.Errorf("fovea: %w", err)

@@ -27,8 +27,9 @@ type Session struct {
 	ids      []int     // the expanded ids whose keys/values st holds
 	images   int       // images among ids
 	pending  int       // images of the run in progress
-	features []*Tensor // LLaVA: each image's features [1, P, D]
+	features []*Tensor // LLaVA: the features [1, P, D] of the history's first images
 	mllama   *Pixels   // Mllama: the encoded images and their side inputs
+	mllamaN  int       // images s.mllama holds (the history's first mllamaN)
 }
 
 // NewSession starts an empty conversation.
@@ -46,6 +47,7 @@ func (s *Session) Send(ctx context.Context, msg Message, req Request) *Stream {
 	st := &Stream{m: s.m, ctx: ctx, req: req, sess: s}
 	if req.Prompt != "" || len(req.IDs) > 0 || len(req.Messages) > 0 || len(req.Images) > 0 || req.Pixels != nil {
 		st.done, st.err = true, errors.New("fovea: Session.Send takes the message; leave the request's prompt and images empty")
+		st.res.Finish = decoder.FinishError
 		return st
 	}
 	st.turn = len(s.history)
@@ -55,36 +57,40 @@ func (s *Session) Send(ctx context.Context, msg Message, req Request) *Stream {
 }
 
 // prefill runs what the cache lacks of the conversation ids (one image
-// placeholder per image, images in order).
+// placeholder per image, images in order). The cached state is taken out
+// of the session for the run: record puts it back when the run succeeds,
+// so a run that fails part way (a spoiled or truncated cache) leaves the
+// next turn a fresh start.
 func (s *Session) prefill(ctx context.Context, ids []int, images []image.Image, req Request) (*prefilled, error) {
 	m := s.m
+	st, cached, cachedImages := s.st, s.ids, s.images
+	s.st, s.ids, s.images = nil, nil, 0
+	s.pending = len(images)
 	full, err := m.expandIDs(ids, len(images))
 	if err != nil {
 		return nil, err
 	}
-	s.pending = len(images)
-	k := commonPrefix(s.ids, full)
-	reuse := s.st != nil && k > 0 && k < len(full) && m.imageTokens(full[:k]) == m.imageTokens(s.ids) &&
-		(m.Kind() != KindMllama || len(images) == s.images)
+	k := commonPrefix(cached, full)
+	reuse := st != nil && k > 0 && k < len(full) && m.imageTokens(full[:k]) == m.imageTokens(cached) &&
+		(m.Kind() != KindMllama || len(images) == cachedImages)
 	if !reuse {
 		return s.freshPrefill(ctx, ids, images, req)
 	}
-	if err := s.st.Truncate(k); err != nil {
+	if err := st.Truncate(k); err != nil {
 		return nil, err
 	}
 	var px *Pixels
-	if added := images[s.images:]; len(added) > 0 {
-		feats, err := s.encode(ctx, added)
-		if err != nil {
+	if len(images) > cachedImages {
+		if err := s.encode(ctx, images); err != nil {
 			return nil, err
 		}
-		px = &Pixels{Features: feats}
+		px = &Pixels{Features: concatImages(s.features[cachedImages:len(images)])}
 	}
 	e, err := m.embedSegment(ctx, full[k:], px)
 	if err != nil {
 		return nil, err
 	}
-	return &prefilled{ids: full, embeds: e, state: s.st, cached: k}, nil
+	return &prefilled{ids: full, embeds: e, state: st, cached: k}, nil
 }
 
 // freshPrefill runs the whole conversation on a new state, reusing the
@@ -95,61 +101,73 @@ func (s *Session) freshPrefill(ctx context.Context, ids []int, images []image.Im
 	switch {
 	case len(images) == 0:
 	case m.Kind() == KindMllama:
-		if s.mllama == nil || s.images != len(images) {
+		if s.mllama == nil || s.mllamaN != len(images) {
+			s.mllama, s.mllamaN = nil, 0
 			p, err := m.PreprocessImages(images)
 			if err != nil {
 				return nil, err
 			}
-			p.Mllama.Strict = req.StrictImageMask
 			if p.Features, err = m.EncodeImages(ctx, p); err != nil {
 				return nil, err
 			}
-			s.mllama = p
+			s.mllama, s.mllamaN = p, len(images)
 		}
+		s.mllama.Mllama.Strict = req.StrictImageMask
 		px = s.mllama
 	default:
-		if len(images) > len(s.features) {
-			if _, err := s.encode(ctx, images[len(s.features):]); err != nil { // appends to s.features
-				return nil, err
-			}
+		if err := s.encode(ctx, images); err != nil {
+			return nil, err
 		}
 		px = &Pixels{Features: concatImages(s.features[:len(images)])}
 	}
-	p, err := m.impl.prefill(ctx, m.b, ids, px)
-	if err != nil {
-		return nil, err
-	}
-	s.st, s.ids, s.images = nil, nil, 0 // set again by record
-	return p, nil
+	return m.impl.prefill(ctx, m.b, ids, px)
 }
 
-// encode preprocesses and encodes images → features [N, P, D].
-func (s *Session) encode(ctx context.Context, images []image.Image) (*Tensor, error) {
-	px, err := s.m.PreprocessImages(images)
+// encode makes sure s.features holds the LLaVA features of every image in
+// images, encoding those it lacks.
+func (s *Session) encode(ctx context.Context, images []image.Image) error {
+	if len(images) <= len(s.features) {
+		return nil
+	}
+	px, err := s.m.PreprocessImages(images[len(s.features):])
 	if err != nil {
-		return nil, err
+		return err
 	}
-	feats, err := s.m.EncodeImages(ctx, px)
+	feats, err := s.m.EncodeImages(ctx, px) // [N, P, D]
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.m.Kind() == KindLlava {
-		n := feats.Shape[0]
-		per := feats.Len() / n
-		for i := 0; i < n; i++ {
-			s.features = append(s.features, tensorFrom(feats.Data[i*per:(i+1)*per], 1, feats.Shape[1], feats.Shape[2]))
-		}
+	n := feats.Shape[0]
+	per := feats.Len() / n
+	for i := 0; i < n; i++ {
+		s.features = append(s.features, tensorFrom(feats.Data[i*per:(i+1)*per], 1, feats.Shape[1], feats.Shape[2]))
 	}
-	return feats, nil
+	return nil
+}
+
+// rollback drops a turn that produced no reply: the history goes back to
+// its first turn messages, and encoded images that are no longer in it
+// are forgotten (a retried turn may bring other images).
+func (s *Session) rollback(turn int) {
+	s.history = s.history[:turn]
+	n := 0
+	for _, msg := range s.history {
+		n += len(msg.Images)
+	}
+	if len(s.features) > n {
+		clear(s.features[n:])
+		s.features = s.features[:n]
+	}
+	if s.mllamaN != n {
+		s.mllama, s.mllamaN = nil, 0
+	}
 }
 
 // record keeps the state after a run: the prompt and every generated token
 // but the last, which was not fed back. A reply joins the history.
 func (s *Session) record(p *prefilled, gen []int) {
 	ids := append(slices.Clone(p.ids), gen[:max(len(gen)-1, 0)]...)
-	if p.state.Pos() != len(ids) {
-		s.st, s.ids, s.images = nil, nil, 0 // a failed step: start afresh next time
-	} else {
+	if p.state.Pos() == len(ids) { // else a failed step: start afresh next time
 		s.st, s.ids, s.images = p.state, ids, s.pending
 	}
 	text := ""

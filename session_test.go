@@ -3,6 +3,7 @@ package fovea
 import (
 	"context"
 	"image"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -112,4 +113,54 @@ func TestEncodedImagesAsInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, mwant.Data, mgot.Data)
 	_ = image.Point{}
+}
+
+// failAfter is a context whose Err reports cancellation from its n-th call
+// on: a run stopped at each point where it checks its context in turn.
+type failAfter struct {
+	context.Context
+	n *atomic.Int32
+}
+
+func (c failAfter) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A turn stopped anywhere (after its image was encoded, after the cache was
+// cut back, inside the prefill) leaves no trace: retried with another image,
+// the session still equals a fresh run and holds one feature per image.
+func TestSessionCancelledTurnLeavesNoTrace(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, tinyFolder(t, "llava_tiny", 384))
+	require.NoError(t, err)
+	img1, err := LoadImage("testdata/llava_tiny_2img/image.png")
+	require.NoError(t, err)
+	img2, err := LoadImage("testdata/llava_tiny_2img/image2.png")
+	require.NoError(t, err)
+	opts := Request{Options: decoder.GenerateOptions{MaxNewTokens: 2}, NoStopTokens: true}
+	failures := 0
+	for n := int32(0); ; n++ {
+		require.Less(t, n, int32(200), "the turn never completes")
+		s := m.NewSession()
+		sendMatchesFresh(t, m, s, userMsg("What is in the picture?", img1), opts, 0)
+		left := &atomic.Int32{}
+		left.Store(n)
+		res, err := s.Send(failAfter{ctx, left}, userMsg("And in this one?", img2), opts).Result()
+		if err == nil || res.GeneratedTokens > 0 {
+			require.Len(t, s.History(), 4, "n=%d: a reply, even a cut one, joins the history", n)
+			break
+		}
+		failures++
+		require.ErrorIs(t, err, context.Canceled, "n=%d", n)
+		require.Len(t, s.History(), 2, "n=%d", n)
+		// The retried turn brings the first image again, not the second.
+		sendMatchesFresh(t, m, s, userMsg("And in this one?", img1), opts, int(n))
+		require.Len(t, s.features, 2, "n=%d: one feature per image of the history", n)
+		// A further turn still equals a fresh run.
+		sendMatchesFresh(t, m, s, userMsg("Which is red?"), opts, int(n))
+	}
+	require.Greater(t, failures, 3)
 }
