@@ -196,6 +196,9 @@ func (m *Model) run(ctx context.Context, req Request, sess *Session, yield func(
 	if err := m.checkStrings(req); err != nil {
 		return res, err
 	}
+	if o := m.withDefaults(req, dec, 0); o.Validate() != nil { // before any image is encoded
+		return res, fmt.Errorf("fovea: %w", o.Validate())
+	}
 	ids, images, err := m.requestPrompt(req)
 	if err != nil {
 		return res, err
