@@ -85,14 +85,14 @@
 //   - Model tensors: the config's sizes (after HF's defaults fill absent
 //     keys) are checked against the checkpoint header before any tensor is
 //     allocated: a config needing more than about twice the weight values
-//     the checkpoint declares is refused (config.Model.MinWeights against
-//     the header; safetensors.Open has checked every tensor's bytes against
-//     the data present). Then each tensor's shape is checked against the
+//     the checkpoint declares is refused (Config.MinWeights against the
+//     header; opening the safetensors files has checked every tensor's bytes
+//     against the data present). Then each tensor's shape is checked against the
 //     header as it is bound, so allocation follows the data on disk.
 //   - Images: the decoded size is checked from the header (MaxImagePixels,
 //     MaxImageSide), every resize target and Mllama canvas is checked
 //     against the same limits before it is allocated, and
-//     preprocessor_config.json sizes are capped (config.MaxImageSize) and
+//     preprocessor_config.json sizes are capped (16384 pixels a side) and
 //     must match the vision tower's image_size.
 //   - Files: every config, JSON and tokenizer file is read through one
 //     capped reader (internal/fsx: config.json and generation_config.json

@@ -28,11 +28,12 @@ type (
 	// Config is a parsed config.json: ModelType and the one of Llama,
 	// CLIPVision, Llava or Mllama that it names.
 	Config = config.Model
-	// LlavaConfig is LlavaConfig with HF's keys (projector.LlavaConfig is the
+	// LlavaConfig is a LLaVA config.json (text_config, vision_config and
+	// the projector's keys) with HF's keys (projector.LlavaConfig is the
 	// same type).
 	LlavaConfig = config.Llava
-	// MllamaConfig is MllamaConfig with HF's keys (projector.MllamaConfig is
-	// the same type).
+	// MllamaConfig is an Mllama config.json (text_config, vision_config)
+	// with HF's keys (projector.MllamaConfig is the same type).
 	MllamaConfig = config.Mllama
 	// GenerationConfig is HF's generation_config.json
 	// (decoder.GenerationConfig is the same type).

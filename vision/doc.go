@@ -127,7 +127,7 @@
 // Mllama canvas against the same limits before allocation; nil, typed-nil
 // and hand-built images whose buffers do not cover their Rect are refused.
 // preprocessor_config.json is read capped (MaxPreprocessorConfigBytes), its
-// sizes capped at config.MaxImageSize, and its rescale/normalize constants
+// sizes capped at 16384 pixels a side, and its rescale/normalize constants
 // checked in float32 (the arithmetic they run in), so that a valid config
 // never produces a NaN or Inf pixel. CheckTower matches its output size to
 // the tower's image_size.
