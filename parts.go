@@ -41,13 +41,10 @@ type Parts struct {
 	// one LLaVA image fills (1 for Mllama, whose images enter through
 	// cross-attention).
 	ImageToken, ImageTokens int
-	// Tokenizer is the folder's tokenizer, nil when it has none.
+	// Tokenizer is the folder's tokenizer, nil when it has none. Prompts
+	// are rendered with Model.RenderChat and encoded with Model.EncodeChat
+	// (the folder's chat template), as inference does.
 	Tokenizer *tokenizer.Tokenizer
-	// ChatTemplate names this family's fixed single-turn prompt format
-	// (tokenizer.ChatTemplate.Format). Chat and training render prompts
-	// with Model.RenderChat instead — the folder's own template — which
-	// is what a new program should use.
-	ChatTemplate tokenizer.ChatTemplate
 	// Weights lists every tensor under its HF checkpoint name, in the order
 	// Save writes them; a tied tensor appears once, under its first name.
 	Weights []NamedTensor
@@ -66,11 +63,9 @@ func (m *Model) Parts() Parts {
 	case *llava:
 		p.CLIP, p.Projector, p.ProjectorConfig = a.tower, a.proj, a.pcfg
 		p.ImageToken, p.ImageTokens = a.cfg.ImageTokenIndex, a.cfg.ImageFeatureTokens()
-		p.ChatTemplate = tokenizer.Llava15
 	case *mllama:
 		p.MllamaVision, p.MllamaProjector = a.tower, a.proj
 		p.ImageToken, p.ImageTokens = a.cfg.ImageTokenIndex, 1
-		p.ChatTemplate = tokenizer.Mllama
 	case *clipVision:
 		p.CLIP = a.tower
 	}
