@@ -96,8 +96,11 @@
 //
 // # Chat templates and training
 //
-// ChatTemplate.Format renders LLaVA-1.5 and Llama-3.2-Vision prompts with a
-// given number of image placeholders; EncodeChat encodes them. Train learns
+// Chat prompts are rendered by the root package (Model.RenderChat, the
+// folder's Jinja chat template) and encoded with Encode. ChatTemplate.Format
+// and EncodeChat are the older fixed single-turn LLaVA-1.5 and
+// Llama-3.2-Vision formats, kept for programs that build prompts without a
+// model folder; they agree with HF's templates for one user turn. Train learns
 // a byte-level BPE vocabulary; WriteJSON/SaveJSON write it as an HF
 // tokenizer.json that Load reads back.
 //
