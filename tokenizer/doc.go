@@ -100,7 +100,8 @@
 // folder's Jinja chat template) and encoded with Encode. ChatTemplate.Format
 // and EncodeChat are the older fixed single-turn LLaVA-1.5 and
 // Llama-3.2-Vision formats, kept for programs that build prompts without a
-// model folder; they agree with HF's templates for one user turn. Train learns
+// model folder; they agree with HF's templates for one user turn with
+// images (without one, Llama-3.2-Vision's template adds a system header). Train learns
 // a byte-level BPE vocabulary; WriteJSON/SaveJSON write it as an HF
 // tokenizer.json that Load reads back.
 //
