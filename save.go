@@ -1,6 +1,7 @@
 package fovea
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,8 +94,10 @@ func WithExtraFile(name string, write func(path string) error) SaveOption {
 //
 // The folder is written atomically: everything goes into a temporary
 // folder next to dir, each file is fsynced, and the folder is renamed to
-// dir (an existing dir is replaced), so readers see the old folder or the
-// new one, never a partial one. A model loaded with Q8_0 cannot be saved
+// dir (an existing dir is first renamed aside, then removed), so readers
+// see the old folder or the new one, never a partial one; between the two
+// renames dir is briefly absent, and a crash there leaves the old folder
+// next to dir as ".<name>.old-*". A model loaded with Q8_0 cannot be saved
 // (its float32 weights are gone); one loaded with the default F32 is
 // saved from its packed copy, exactly.
 func (m *Model) Save(ctx context.Context, dir string, opts ...SaveOption) error {
@@ -219,9 +222,9 @@ func (m *Model) sideFiles() (map[string][]byte, error) {
 		files[config.GenerationConfigFile] = data
 	}
 	if _, ok := files[tokenizer.TokenizerJSON]; !ok && m.tok != nil {
-		var buf jsonBuffer
-		if err := m.tok.WriteJSON(&buf); err == nil {
-			files[tokenizer.TokenizerJSON] = buf.b
+		var buf bytes.Buffer
+		if err := m.tok.WriteJSON(&buf); err == nil { // only byte-level vocabularies can be written
+			files[tokenizer.TokenizerJSON] = buf.Bytes()
 		}
 	}
 	return files, nil
@@ -247,10 +250,6 @@ func marshalConfig(c *config.Model) ([]byte, error) {
 	return json.MarshalIndent(v, "", "  ")
 }
 
-type jsonBuffer struct{ b []byte }
-
-func (w *jsonBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-
 // syncPath fsyncs a file or directory.
 func syncPath(path string) error {
 	f, err := os.Open(path)
@@ -266,7 +265,7 @@ func syncPath(path string) error {
 
 // publishDir renames the finished folder tmp to dir. An existing dir is
 // first renamed aside and removed after the new folder is in place, so
-// dir is always either the old folder or the new one.
+// dir is never a partial folder (it is absent between the two renames).
 func publishDir(tmp, dir string) error {
 	var old string
 	if _, err := os.Lstat(dir); err == nil {
