@@ -86,6 +86,11 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 	}
 	saveEvery := t.cfg.SaveEvery
 	lastSaved := t.st.Step
+	// A step, its evaluation and its checkpoint run to their end whatever
+	// ctx does (a step cut short would leave the data position advanced
+	// past a batch it never trained on, and no checkpoint); ctx is checked
+	// between steps.
+	work := context.WithoutCancel(ctx)
 	for t.st.Step < total {
 		if stopAfter > 0 && t.st.Step >= stopAfter {
 			sum.Stopped = true
@@ -96,17 +101,17 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 			break
 		}
 		t0 := time.Now()
-		e, err := t.step(ctx, lengths)
+		e, err := t.step(work, lengths)
 		if err != nil {
 			return nil, err
 		}
 		if t.cfg.EvalEvery > 0 && e.Step%t.cfg.EvalEvery == 0 && t.eval != nil {
-			if e.EvalLoss, err = t.Evaluate(ctx); err != nil {
+			if e.EvalLoss, err = t.Evaluate(work); err != nil {
 				return nil, err
 			}
 			e.HasEval = true
 			if t.cfg.ExactMatch {
-				if e.EvalExact, err = t.ExactMatch(ctx); err != nil {
+				if e.EvalExact, err = t.ExactMatch(work); err != nil {
 					return nil, err
 				}
 			}
@@ -126,25 +131,25 @@ func (t *Trainer) Run(ctx context.Context, stopAfter int) (*Summary, error) {
 				Elapsed: el, TokPerSec: float64(e.Tokens) / el.Seconds()})
 		}
 		if saveEvery > 0 && e.Step%saveEvery == 0 && e.Step < total {
-			if _, err := t.Checkpoint(ctx); err != nil {
+			if _, err := t.Checkpoint(work); err != nil {
 				return nil, err
 			}
 			lastSaved = e.Step
 		}
 	}
 	if t.eval != nil {
-		if sum.EvalLoss, err = t.Evaluate(context.WithoutCancel(ctx)); err != nil {
+		if sum.EvalLoss, err = t.Evaluate(work); err != nil {
 			return nil, err
 		}
 		sum.HasEval = true
 		if t.cfg.ExactMatch {
-			if sum.EvalExact, err = t.ExactMatch(context.WithoutCancel(ctx)); err != nil {
+			if sum.EvalExact, err = t.ExactMatch(work); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if t.st.Step > lastSaved || sum.Stopped || t.st.Step == total {
-		dir, err := t.Checkpoint(context.WithoutCancel(ctx))
+		dir, err := t.Checkpoint(work)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -224,6 +225,54 @@ func TestCheckpointsKeepLastAndBest(t *testing.T) {
 	last, err := LatestCheckpoint(out2)
 	require.NoError(t, err)
 	require.Equal(t, "step-000002", filepath.Base(last))
+}
+
+// cancelAfter is a context whose Err reports cancellation from its n-th
+// call on, whichever call that is (inside a step or between steps).
+type cancelAfter struct {
+	context.Context
+	n *atomic.Int32
+}
+
+func (c cancelAfter) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestCancelMidStep: a cancellation that arrives while a step runs still
+// lets the step finish and leaves a checkpoint of it; the data position
+// saved is that of the steps trained.
+func TestCancelMidStep(t *testing.T) {
+	f := newFixture(t, "llava_tiny")
+	m, err := fovea.Load(context.Background(), f.dir, fovea.ForTraining())
+	require.NoError(t, err)
+	out := t.TempDir()
+	tr, err := New(m, f.data, nil, f.config(t, RecipeProjector, 6), out)
+	require.NoError(t, err)
+	n := &atomic.Int32{}
+	n.Store(2) // the check before step 1, then one inside it or before step 2
+	sum, err := tr.Run(cancelAfter{context.Background(), n}, 0)
+	require.ErrorIs(t, err, context.Canceled)
+	require.True(t, sum.Stopped)
+	require.Positive(t, sum.Steps)
+	last, err := LatestCheckpoint(out)
+	require.NoError(t, err)
+	var st runState
+	raw, err := os.ReadFile(filepath.Join(last, StateFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &st))
+	require.Equal(t, sum.Steps, st.Step)
+	require.Len(t, st.Log, st.Step)
+	// The same steps run without a cancellation stand at the same data position.
+	m2, err := fovea.Load(context.Background(), f.dir, fovea.ForTraining())
+	require.NoError(t, err)
+	tr2, err := New(m2, f.data, nil, f.config(t, RecipeProjector, 6), t.TempDir())
+	require.NoError(t, err)
+	_, err = tr2.Run(context.Background(), sum.Steps)
+	require.NoError(t, err)
+	require.Equal(t, [2]int{tr2.st.Epoch, tr2.st.Batch}, [2]int{st.Epoch, st.Batch})
 }
 
 // TestNothingPerStep: over three epochs, each image is encoded once, a
