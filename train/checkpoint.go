@@ -404,15 +404,24 @@ func (t *Trainer) Restore(ckpt string) error {
 				if t.groups[w] != g {
 					continue
 				}
-				m, err1 := src.Float32(string(g) + ".m." + name)
-				v, err2 := src.Float32(string(g) + ".v." + name)
-				if err1 != nil || err2 != nil {
-					continue
+				mName, vName := string(g)+".m."+name, string(g)+".v."+name
+				_, hasM := src.Info(mName)
+				_, hasV := src.Info(vName)
+				if !hasM && !hasV {
+					continue // never updated (no moments were saved)
+				}
+				m, err := src.Float32(mName)
+				if err != nil {
+					return fmt.Errorf("train: %s: %s: %w", ckpt, OptimizerFile, err)
+				}
+				v, err := src.Float32(vName)
+				if err != nil {
+					return fmt.Errorf("train: %s: %s: %w", ckpt, OptimizerFile, err)
 				}
 				mom[w] = [2][]float32{m.Data, v.Data}
 			}
 			if err := o.Restore(st.OptSteps[g], mom); err != nil {
-				return err
+				return fmt.Errorf("train: %s: %s: %w", ckpt, OptimizerFile, err)
 			}
 			t.opts[g] = o
 		}
