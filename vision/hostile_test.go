@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"runtime"
@@ -222,5 +223,25 @@ func TestVisionContextChecksBetweenLayers(t *testing.T) {
 	}
 	if _, _, _, err := m.ForwardContext(context.Background(), b, px); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// nilColorImage is a hand-written image whose At returns no colour.
+type nilColorImage struct{}
+
+func (nilColorImage) ColorModel() color.Model { return color.RGBAModel }
+func (nilColorImage) Bounds() image.Rectangle { return image.Rect(0, 0, 2, 2) }
+func (nilColorImage) At(int, int) color.Color { return nil }
+
+// Nil colours (a nil palette entry, an At that returns nil) are black, not
+// a panic.
+func TestNilColours(t *testing.T) {
+	pal := image.NewPaletted(image.Rect(0, 0, 2, 1), color.Palette{nil, color.White})
+	pal.Pix[1] = 1
+	if got := ToRGB(pal).Pix; !bytes.Equal(got, []uint8{0, 0, 0, 255, 255, 255}) {
+		t.Fatalf("paletted with a nil entry: %v", got)
+	}
+	if got := ToRGB(nilColorImage{}).Pix; !bytes.Equal(got, make([]uint8, 12)) {
+		t.Fatalf("At returning nil: %v", got)
 	}
 }

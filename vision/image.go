@@ -194,9 +194,13 @@ func ToRGB(img image.Image) *RGBImage {
 	return out
 }
 
-// colorToRGB drops alpha from one colour (straight, not composited).
+// colorToRGB drops alpha from one colour (straight, not composited). A
+// nil colour (a palette entry or a hand-written At that returns none) is
+// black, as a palette index past the palette is.
 func colorToRGB(c color.Color) [rgbChannels]uint8 {
 	switch v := c.(type) {
+	case nil:
+		return [rgbChannels]uint8{}
 	case color.NRGBA:
 		return [rgbChannels]uint8{v.R, v.G, v.B}
 	case color.RGBA:

@@ -9,7 +9,7 @@ import (
 )
 
 // ErrNotRegular is wrapped by the errors for paths that exist but are not
-// regular files (or, for StatDirOrFile, directories).
+// regular files (or, for Stat, directories).
 var ErrNotRegular = errors.New("not a regular file")
 
 // checkMode refuses anything but a regular file.
