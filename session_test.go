@@ -3,6 +3,7 @@ package fovea
 import (
 	"context"
 	"image"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -163,4 +164,47 @@ func TestSessionCancelledTurnLeavesNoTrace(t *testing.T) {
 		sendMatchesFresh(t, m, s, userMsg("Which is red?"), opts, int(n))
 	}
 	require.Greater(t, failures, 3)
+}
+
+// Sessions on one Model run concurrently (run with -race): each keeps its
+// own cache, and each equals a fresh run.
+func TestConcurrentSessions(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, tinyFolder(t, "llava_tiny", 384))
+	require.NoError(t, err)
+	img, err := LoadImage("testdata/llava_tiny_2img/image.png")
+	require.NoError(t, err)
+	opts := Request{Options: decoder.GenerateOptions{MaxNewTokens: 3}, NoStopTokens: true}
+	want := make([][]int, 2)
+	s := m.NewSession()
+	for i, msg := range []Message{userMsg("What is in the picture?", img), userMsg("Is it red?")} {
+		res, err := s.Send(ctx, msg, opts).Result()
+		require.NoError(t, err)
+		want[i] = res.IDs
+	}
+	const workers = 3
+	got := make([][2][]int, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := m.NewSession()
+			for i, msg := range []Message{userMsg("What is in the picture?", img), userMsg("Is it red?")} {
+				res, err := s.Send(ctx, msg, opts).Result()
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				got[w][i] = res.IDs
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		require.NoError(t, errs[w])
+		require.Equal(t, want[0], got[w][0], "worker %d turn 0", w)
+		require.Equal(t, want[1], got[w][1], "worker %d turn 1", w)
+	}
 }
