@@ -115,7 +115,7 @@ type Stream struct {
 	ctx  context.Context
 	req  Request
 	sess *Session
-	turn int // the session's history length before this turn's message
+	msg  Message // the session turn's message
 	res  Result
 	err  error
 	done bool
@@ -136,9 +136,13 @@ func (s *Stream) Tokens() iter.Seq[Token] {
 			return
 		}
 		s.done = true
+		turn := 0
+		if s.sess != nil {
+			turn, s.req.Messages = s.sess.begin(s.msg)
+		}
 		s.res, s.err = s.m.run(s.ctx, s.req, s.sess, yield)
-		if s.sess != nil && len(s.sess.history) == s.turn+1 {
-			s.sess.rollback(s.turn) // no reply: the turn did not happen
+		if s.sess != nil && len(s.sess.history) == turn+1 {
+			s.sess.rollback(turn) // no reply: the turn did not happen
 		}
 		if s.err != nil && s.res.Finish == decoder.FinishNone {
 			s.res.Finish = decoder.FinishError

@@ -39,21 +39,27 @@ func (m *Model) NewSession() *Session { return &Session{m: m} }
 // Stream has ended).
 func (s *Session) History() []Message { return slices.Clone(s.history) }
 
-// Send adds msg to the conversation and streams the model's reply (req
-// carries the decoding options; its prompt fields must be empty). When
-// the stream ends the reply joins the history as an assistant message; a
-// turn that fails before generating leaves the history as it was.
+// Send streams the model's reply to msg (req carries the decoding
+// options; its prompt fields must be empty). The turn happens when the
+// Stream runs (Tokens or Result): msg joins the history then, and the
+// reply joins it as an assistant message when the stream ends; a turn
+// that fails before generating leaves the history as it was, and so does
+// a Stream that is never run.
 func (s *Session) Send(ctx context.Context, msg Message, req Request) *Stream {
-	st := &Stream{m: s.m, ctx: ctx, req: req, sess: s}
+	st := &Stream{m: s.m, ctx: ctx, req: req, sess: s, msg: msg}
 	if req.Prompt != "" || len(req.IDs) > 0 || len(req.Messages) > 0 || len(req.Images) > 0 || req.Pixels != nil {
 		st.done, st.err = true, errors.New("fovea: Session.Send takes the message; leave the request's prompt and images empty")
 		st.res.Finish = decoder.FinishError
-		return st
 	}
-	st.turn = len(s.history)
-	s.history = append(s.history, msg)
-	st.req.Messages = s.History()
 	return st
+}
+
+// begin adds a turn's message to the history when its Stream starts and
+// returns the history length before it.
+func (s *Session) begin(msg Message) (turn int, msgs []Message) {
+	turn = len(s.history)
+	s.history = append(s.history, msg)
+	return turn, s.History()
 }
 
 // prefill runs what the cache lacks of the conversation ids (one image

@@ -208,3 +208,29 @@ func TestConcurrentSessions(t *testing.T) {
 		require.Equal(t, want[1], got[w][1], "worker %d turn 1", w)
 	}
 }
+
+// A turn happens when its Stream runs: one never run leaves no trace, and
+// two Streams run in the other order than sent give that conversation.
+func TestSessionTurnHappensWhenRun(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, tinyFolder(t, "llava_tiny", 384))
+	require.NoError(t, err)
+	opts := Request{Options: decoder.GenerateOptions{MaxNewTokens: 2}, NoStopTokens: true}
+	s := m.NewSession()
+	_ = s.Send(ctx, userMsg("never run"), opts)
+	require.Empty(t, s.History())
+	a, b := s.Send(ctx, userMsg("first sent"), opts), s.Send(ctx, userMsg("second sent"), opts)
+	_, err = b.Result()
+	require.NoError(t, err)
+	_, err = a.Result()
+	require.NoError(t, err)
+	h := s.History()
+	require.Len(t, h, 4)
+	require.Equal(t, "second sent", h[0].Text)
+	require.Equal(t, "first sent", h[2].Text)
+	fresh := opts
+	fresh.Messages = h[:3]
+	want, err := m.Complete(ctx, fresh)
+	require.NoError(t, err)
+	require.Equal(t, want.Text, h[3].Text)
+}
