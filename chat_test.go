@@ -267,3 +267,23 @@ func TestWriteTinyTokenizer(t *testing.T) {
 	require.Equal(t, 1, tok.BOS())
 	require.Equal(t, 2, tok.EOS())
 }
+
+// hasStopString matches only stop strings that end inside the last token's
+// text (earlier ones ended the generation already), across token edges.
+func TestHasStopString(t *testing.T) {
+	for _, c := range []struct {
+		text, last string
+		stops      []string
+		want       bool
+	}{
+		{"hello wor", "wor", []string{"world"}, false},
+		{"hello world", "ld", []string{"world"}, true},   // spans two tokens
+		{"hello world", "world", []string{"lo w"}, true}, // starts before last
+		{"world and", " and", []string{"world"}, false},  // ended before last
+		{"abab", "ab", []string{"ab"}, true},
+		{"ab", "", []string{"ab"}, false}, // nothing new (held-back bytes)
+		{"x", "x", []string{"longer than the text"}, false},
+	} {
+		require.Equal(t, c.want, hasStopString(c.text, c.last, c.stops), "%q + %q, %q", c.text, c.last, c.stops)
+	}
+}

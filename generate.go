@@ -274,8 +274,14 @@ func (m *Model) run(ctx context.Context, req Request, sess *Session, yield func(
 // contains a stop string that ends inside last (earlier matches ended the
 // generation already).
 func hasStopString(text, last string, stops []string) bool {
+	if last == "" {
+		return false
+	}
 	for _, s := range stops {
-		if i := strings.LastIndex(text, s); i >= 0 && i+len(s) > len(text)-len(last) {
+		// Only the tail can hold a match that ends inside last: the search
+		// stays linear in the generated text overall.
+		tail := text[max(0, len(text)-len(last)-len(s)+1):]
+		if strings.Contains(tail, s) {
 			return true
 		}
 	}
