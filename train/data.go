@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/fovea-ml/fovea"
+	"github.com/fovea-ml/fovea/internal/fsx"
 	"github.com/fovea-ml/fovea/tokenizer"
 )
 
@@ -95,17 +95,9 @@ type rawRow struct {
 // many <image> placeholders as images. A bad row is an error naming its
 // line (or, with SkipBad, is recorded in Skipped).
 func LoadDataset(path string, opt DataOptions) (*Dataset, error) {
-	f, err := os.Open(path)
+	data, err := fsx.ReadFile(path, maxDataBytes) // capped; a FIFO or device is refused, not waited on
 	if err != nil {
 		return nil, fmt.Errorf("train: data: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxDataBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("train: data %s: %w", path, err)
-	}
-	if len(data) > maxDataBytes {
-		return nil, fmt.Errorf("train: data %s is larger than %d bytes", path, maxDataBytes)
 	}
 	ds := &Dataset{Path: path}
 	bad := func(line int, id string, err error) error {
