@@ -49,11 +49,17 @@ func NewFromConfig(ctx context.Context, dir string, seed uint64, opts ...Option)
 	if err := initWeights(a, initializerRange(dir), seed); err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
+	if err := checkFinite(a); err != nil { // an initializer_range so large that draws overflow float32
+		return nil, fmt.Errorf("fovea: %s: initializer_range %v: %w", dir, initializerRange(dir), err)
+	}
 	aux := readAuxFiles(dir, o.tokenizerPath)
 	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{}, aux: aux}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)
+		}
+		if err := checkVocab(m.tok, a.textDecoder()); err != nil { // as Load
+			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 		}
 	}
 	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {

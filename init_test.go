@@ -2,7 +2,9 @@ package fovea
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,4 +77,31 @@ func TestNewFromConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// NewFromConfig refuses what Load refuses: a tokenizer with more ids than
+// the embedding table has rows, and weights that are not finite (an
+// initializer_range whose draws overflow float32).
+func TestNewFromConfigRefuses(t *testing.T) {
+	ctx := context.Background()
+	dir := tinyFolder(t, "llama_tiny", 300)
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(raw, &cfg))
+	cfg["vocab_size"] = 200
+	write := func() {
+		data, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644))
+	}
+	write()
+	_, err = NewFromConfig(ctx, dir, 1)
+	require.ErrorContains(t, err, "embedding table has 200 rows")
+
+	cfg["vocab_size"] = 384
+	cfg["initializer_range"] = 1e39
+	write()
+	_, err = NewFromConfig(ctx, dir, 1, WithoutTokenizer())
+	require.ErrorContains(t, err, "refusing non-finite weights")
 }
