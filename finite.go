@@ -25,3 +25,15 @@ func checkFinite(a architecture) error {
 	}
 	return nil
 }
+
+// checkFeatureValues refuses image features passed back in (Pixels.Features)
+// that hold NaN or ±Inf, as pixel values are refused: they would reach the
+// logits with no error.
+func checkFeatureValues(f *Tensor) error {
+	for i, v := range f.Data {
+		if v-v != 0 { // NaN or ±Inf
+			return fmt.Errorf("fovea: image features hold %v at flat index %d: features must be finite", v, i)
+		}
+	}
+	return nil
+}

@@ -111,6 +111,9 @@ func (l *llava) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value,
 		if f.Dims() != 3 || f.Shape[1] != want[1] || f.Shape[2] != want[2] || len(f.Data) != f.Shape[0]*want[1]*want[2] {
 			return nil, fmt.Errorf("fovea: image features %v (%d values), want [N, %d, %d] as EncodeImages returns", f.Shape, len(f.Data), want[1], want[2])
 		}
+		if err := checkFeatureValues(f); err != nil {
+			return nil, err
+		}
 		return b.Const(f), nil
 	}
 	if px == nil || px.Values == nil {

@@ -183,6 +183,9 @@ func (m *mllama) encodeImages(ctx context.Context, b Backend, px *Pixels) (Value
 		if f.Dims() != 3 || f.Shape[0] != 1 || f.Shape[1] != rows || f.Shape[2] != d || len(f.Data) != rows*d {
 			return nil, fmt.Errorf("fovea: image features %v (%d values), want [1, %d, %d] as EncodeImages returns", f.Shape, len(f.Data), rows, d)
 		}
+		if err := checkFeatureValues(f); err != nil {
+			return nil, err
+		}
 		return b.Const(f), nil
 	}
 	vin, err := m.visionInput(px, in)

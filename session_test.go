@@ -3,6 +3,7 @@ package fovea
 import (
 	"context"
 	"image"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,10 @@ func TestEncodedImagesAsInput(t *testing.T) {
 	require.Equal(t, want.Data, got.Data)
 	_, err = m.Logits(ctx, g.json.PromptIDs, &Pixels{Features: feats.Reshape(1, -1, 8)})
 	require.ErrorContains(t, err, "image features")
+	bad := feats.Clone()
+	bad.Data[len(bad.Data)/2] = float32(math.NaN())
+	_, err = m.Logits(ctx, g.json.PromptIDs, &Pixels{Features: bad})
+	require.ErrorContains(t, err, "features must be finite")
 
 	mm, err := Load(ctx, "testdata/mllama_tiny", WithoutTokenizer())
 	require.NoError(t, err)
@@ -113,6 +118,10 @@ func TestEncodedImagesAsInput(t *testing.T) {
 	mgot, err := mm.Logits(ctx, mg.json.PromptIDs, mpx)
 	require.NoError(t, err)
 	require.Equal(t, mwant.Data, mgot.Data)
+	mpx.Features = mfeats.Clone()
+	mpx.Features.Data[0] = float32(math.Inf(1))
+	_, err = mm.Logits(ctx, mg.json.PromptIDs, mpx)
+	require.ErrorContains(t, err, "features must be finite")
 	_ = image.Point{}
 }
 
