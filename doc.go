@@ -113,13 +113,14 @@
 // weights, a tokenizer with more ids than the embedding table has rows, a
 // corrupt or oversized image (decompression bombs are refused from the
 // header), image and placeholder counts that disagree, a prompt longer than
-// max_position_embeddings, pixel values of the wrong shape or length, non-
-// finite pixel values or image features, malformed Mllama side inputs
+// max_position_embeddings, pixel values of the wrong shape or length,
+// non-finite pixel values or image features, malformed Mllama side inputs
 // (aspect ratio masks, cross_attention_mask with values outside 0/1), nil
-// and typed-nil images, option values that would overflow float32, non-
-// finite logits during generation. Weights holding NaN or ±Inf are refused
-// at load (AllowNonFinite accepts them); a tokenizer whose added tokens
-// contradict its vocabulary, or that lacks byte tokens it needs, is refused.
-// Every checkpoint tensor that no weight claims is reported as unexpected.
-// Long prefill and vision passes check the context between layers.
+// and typed-nil images, option values that would overflow float32,
+// non-finite logits during generation. Weights holding NaN or ±Inf are
+// refused at load (AllowNonFinite accepts them); a tokenizer whose added
+// tokens contradict its vocabulary, or that lacks byte tokens it needs, is
+// refused. Every checkpoint tensor that no weight claims is reported as
+// unexpected. Long prefill and vision passes check the context between
+// layers.
 package fovea
