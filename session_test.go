@@ -228,6 +228,12 @@ func TestSessionTurnHappensWhenRun(t *testing.T) {
 	s := m.NewSession()
 	_ = s.Send(ctx, userMsg("never run"), opts)
 	require.Empty(t, s.History())
+	withPrompt := opts
+	withPrompt.Prompt = "x"
+	res, err := s.Send(ctx, userMsg("q"), withPrompt).Result()
+	require.ErrorContains(t, err, "leave the request's prompt and images empty")
+	require.Equal(t, decoder.FinishError, res.Finish)
+	require.Empty(t, s.History())
 	a, b := s.Send(ctx, userMsg("first sent"), opts), s.Send(ctx, userMsg("second sent"), opts)
 	_, err = b.Result()
 	require.NoError(t, err)
