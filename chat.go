@@ -230,7 +230,11 @@ func (m *Model) RenderChat(msgs []Message, addGenerationPrompt bool) (string, er
 		"messages":              jinja.NewList(list),
 		"add_generation_prompt": jinja.NewBool(addGenerationPrompt),
 		"strftime_now": jinja.NewCallable("strftime_now", func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
-			return jinja.NewString(time.Now().Format("02 Jan 2006")), nil
+			format := "%d %b %Y" // what Llama 3.x templates ask for
+			if len(args) > 0 && args[0].IsString() {
+				format = args[0].AsString()
+			}
+			return jinja.NewString(strftime(time.Now(), format)), nil
 		}),
 	}
 	if m.tok != nil {
@@ -260,4 +264,35 @@ func (m *Model) EncodeChat(text string) ([]int, error) {
 		add = false
 	}
 	return m.tok.Encode(text, tokenizer.WithParseSpecial(true), tokenizer.WithAddSpecial(add)), nil
+}
+
+// strftime formats t with Python's strftime directives (the common ones;
+// an unknown directive is kept as written), as HF's strftime_now helper
+// does for chat templates.
+func strftime(t time.Time, format string) string {
+	layouts := map[byte]string{
+		'd': "02", 'm': "01", 'y': "06", 'Y': "2006", 'b': "Jan", 'B': "January",
+		'a': "Mon", 'A': "Monday", 'H': "15", 'I': "03", 'M': "04", 'S': "05", 'p': "PM",
+	}
+	var b strings.Builder
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' || i+1 == len(format) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch d := format[i]; {
+		case d == '%':
+			b.WriteByte('%')
+		case d == 'j':
+			fmt.Fprintf(&b, "%03d", t.YearDay())
+		case layouts[d] != "":
+			b.WriteString(t.Format(layouts[d]))
+		default:
+			b.WriteByte('%')
+			b.WriteByte(d)
+		}
+	}
+	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -286,4 +287,13 @@ func TestHasStopString(t *testing.T) {
 	} {
 		require.Equal(t, c.want, hasStopString(c.text, c.last, c.stops), "%q + %q, %q", c.text, c.last, c.stops)
 	}
+}
+
+// strftime follows Python's directives, as templates calling
+// strftime_now("%d %b %Y") expect.
+func TestStrftime(t *testing.T) {
+	at := time.Date(2024, time.July, 6, 15, 4, 5, 0, time.UTC)
+	require.Equal(t, "06 Jul 2024", strftime(at, "%d %b %Y"))
+	require.Equal(t, "2024-07-06 15:04:05 188 %q 100%", strftime(at, "%Y-%m-%d %H:%M:%S %j %q 100%%"))
+	require.Equal(t, "Saturday, July 24 03PM", strftime(at, "%A, %B %y %I%p"))
 }
