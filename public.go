@@ -3,7 +3,6 @@ package fovea
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/config"
@@ -133,6 +132,3 @@ func WriteSafetensors(path string, entries []SafetensorsEntry, metadata map[stri
 	}
 	return safetensors.WriteEntries(path, entries, metadata)
 }
-
-// isFinite reports whether f is neither NaN nor ±Inf.
-func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

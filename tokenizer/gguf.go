@@ -12,19 +12,18 @@ import (
 
 // GGUF metadata keys of the tokenizer.
 const (
-	ggufModel        = "tokenizer.ggml.model"
-	ggufPre          = "tokenizer.ggml.pre"
-	ggufTokens       = "tokenizer.ggml.tokens"
-	ggufScores       = "tokenizer.ggml.scores"
-	ggufTypes        = "tokenizer.ggml.token_type"
-	ggufMerges       = "tokenizer.ggml.merges"
-	ggufBOS          = "tokenizer.ggml.bos_token_id"
-	ggufEOS          = "tokenizer.ggml.eos_token_id"
-	ggufUNK          = "tokenizer.ggml.unknown_token_id"
-	ggufAddBOS       = "tokenizer.ggml.add_bos_token"
-	ggufAddEOS       = "tokenizer.ggml.add_eos_token"
-	ggufAddPrefix    = "tokenizer.ggml.add_space_prefix"
-	ggufChatTemplate = "tokenizer.chat_template"
+	ggufModel     = "tokenizer.ggml.model"
+	ggufPre       = "tokenizer.ggml.pre"
+	ggufTokens    = "tokenizer.ggml.tokens"
+	ggufScores    = "tokenizer.ggml.scores"
+	ggufTypes     = "tokenizer.ggml.token_type"
+	ggufMerges    = "tokenizer.ggml.merges"
+	ggufBOS       = "tokenizer.ggml.bos_token_id"
+	ggufEOS       = "tokenizer.ggml.eos_token_id"
+	ggufUNK       = "tokenizer.ggml.unknown_token_id"
+	ggufAddBOS    = "tokenizer.ggml.add_bos_token"
+	ggufAddEOS    = "tokenizer.ggml.add_eos_token"
+	ggufAddPrefix = "tokenizer.ggml.add_space_prefix"
 )
 
 // LoadGGUF reads the tokenizer stored in a GGUF file's metadata.
@@ -144,12 +143,6 @@ func fromGGUF(g *gguf.File) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%s %q: %w", ggufModel, model, err)
 	}
 	return t, nil
-}
-
-// chatTemplateFromGGUF returns the Jinja chat template stored in a GGUF, if any.
-func chatTemplateFromGGUF(g *gguf.File) (string, bool) {
-	s, err := g.String(ggufChatTemplate)
-	return s, err == nil
 }
 
 func (t *Tokenizer) vocabIndex() map[string]int32 {

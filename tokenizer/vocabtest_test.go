@@ -22,17 +22,6 @@ func parseVocabTestInput(data string) ([]string, error) {
 	return parts, nil
 }
 
-// formatVocabTestIDs renders ids in the .out format: each id preceded by one
-// space, no trailing newline (an empty list gives "").
-func formatVocabTestIDs(ids []int) string {
-	var b strings.Builder
-	for _, id := range ids {
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(id))
-	}
-	return b.String()
-}
-
 // parseVocabTestOutput parses a .out file: one line of ids per text.
 func parseVocabTestOutput(data string) ([][]int, error) {
 	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
