@@ -26,6 +26,7 @@ type Session struct {
 	st       *decoder.State
 	ids      []int     // the expanded ids whose keys/values st holds
 	images   int       // images among ids
+	strict   bool      // Mllama: the masking mode st's cross-attention masks were built with
 	pending  int       // images of the run in progress
 	features []*Tensor // LLaVA: the features [1, P, D] of the history's first images
 	mllama   *Pixels   // Mllama: the encoded images and their side inputs
@@ -69,8 +70,9 @@ func (s *Session) begin(msg Message) (turn int, msgs []Message) {
 // next turn a fresh start.
 func (s *Session) prefill(ctx context.Context, ids []int, images []image.Image, req Request) (*prefilled, error) {
 	m := s.m
-	st, cached, cachedImages := s.st, s.ids, s.images
+	st, cached, cachedImages, strict := s.st, s.ids, s.images, s.strict
 	s.st, s.ids, s.images = nil, nil, 0
+	s.strict = req.StrictImageMask
 	s.pending = len(images)
 	full, err := m.expandIDs(ids, len(images))
 	if err != nil {
@@ -78,7 +80,7 @@ func (s *Session) prefill(ctx context.Context, ids []int, images []image.Image, 
 	}
 	k := commonPrefix(cached, full)
 	reuse := st != nil && k > 0 && k < len(full) && m.imageTokens(full[:k]) == m.imageTokens(cached) &&
-		(m.Kind() != KindMllama || len(images) == cachedImages)
+		(m.Kind() != KindMllama || (len(images) == cachedImages && strict == req.StrictImageMask))
 	if !reuse {
 		return s.freshPrefill(ctx, ids, images, req)
 	}

@@ -249,3 +249,23 @@ func TestSessionTurnHappensWhenRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want.Text, h[3].Text)
 }
+
+// An Mllama session whose follow-up asks for the other masking mode runs
+// afresh (the cached cross-attention masks are the old mode's) and equals
+// a fresh run in that mode.
+func TestMllamaSessionStrictChange(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, tinyFolder(t, "mllama_tiny", 384))
+	require.NoError(t, err)
+	img, err := LoadImage("testdata/mllama_tiny/image.png")
+	require.NoError(t, err)
+	opts := Request{Options: decoder.GenerateOptions{MaxNewTokens: 3}, NoStopTokens: true}
+	s := m.NewSession()
+	sendMatchesFresh(t, m, s, userMsg("What is this?", img), opts, 0)
+	strict := opts
+	strict.StrictImageMask = true
+	res, _ := sendMatchesFresh(t, m, s, userMsg("Is it red?"), strict, 1)
+	require.Zero(t, res.CachedTokens, "another masking mode reuses nothing")
+	res, _ = sendMatchesFresh(t, m, s, userMsg("Sure?"), strict, 2)
+	require.Positive(t, res.CachedTokens, "the same mode reuses the cache again")
+}
