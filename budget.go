@@ -70,3 +70,27 @@ func sizeKeys(cfg *config.Model) string {
 	}
 	return "no sizes"
 }
+
+// DefaultMaxInitValues is the most weight values NewFromConfig allocates
+// unless WithMaxInitValues says otherwise: 2³⁰ (4 GiB of float32, before
+// the optimizer's two moments). A config with missing size keys takes
+// HF's defaults (7B for llama), which must not be allocated by accident.
+const DefaultMaxInitValues = 1 << 30
+
+// WithMaxInitValues sets how many weight values NewFromConfig may
+// allocate (default DefaultMaxInitValues).
+func WithMaxInitValues(n int64) Option { return func(o *options) { o.maxInitValues = n } }
+
+// checkInitBudget refuses, before any tensor is allocated, a config that
+// needs more weight values than NewFromConfig may allocate.
+func checkInitBudget(dir string, cfg *config.Model, limit int64) error {
+	if limit <= 0 {
+		limit = DefaultMaxInitValues
+	}
+	if need := cfg.MinWeights(); need > limit {
+		return fmt.Errorf("%s: model_type %q with %s needs at least %d weight values, over the limit of %d "+
+			"(keys absent from config.json take HF's defaults; WithMaxInitValues raises the limit): refusing to allocate the model",
+			filepath.Join(dir, config.ConfigFile), cfg.ModelType, sizeKeys(cfg), need, limit)
+	}
+	return nil
+}

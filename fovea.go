@@ -109,6 +109,8 @@ type options struct {
 	quant         Quantization
 	// allowNonFinite accepts NaN/Inf weights (AllowNonFinite, finite.go).
 	allowNonFinite bool
+	// maxInitValues bounds NewFromConfig's allocation (budget.go).
+	maxInitValues int64
 }
 
 // WithQuantization stores the Linear weights as q (default F32). Weights

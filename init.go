@@ -31,12 +31,17 @@ const DefaultInitializerRange = 0.02
 // (so the model starts as its text-only decoder), the gates of its gated
 // vision layers from the same normal. The draws come from a PCG source
 // seeded by seed, so one seed gives one model. The weights are kept in
-// the training form (as ForTraining); Save writes them. Options other
-// than the tokenizer ones are ignored.
+// the training form (as ForTraining); Save writes them. A config needing
+// more than DefaultMaxInitValues weight values (WithMaxInitValues) is
+// refused before anything is allocated. Options other than the tokenizer
+// ones and WithMaxInitValues are ignored.
 func NewFromConfig(ctx context.Context, dir string, seed uint64, opts ...Option) (*Model, error) {
 	o, cfg, err := readConfig(ctx, dir, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkInitBudget(dir, cfg, o.maxInitValues); err != nil {
+		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	gen, err := config.LoadGeneration(dir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -104,4 +105,25 @@ func TestNewFromConfigRefuses(t *testing.T) {
 	write()
 	_, err = NewFromConfig(ctx, dir, 1, WithoutTokenizer())
 	require.ErrorContains(t, err, "refusing non-finite weights")
+}
+
+// TestNewFromConfigBudget: a config with missing size keys takes HF's
+// defaults (7B for llama); NewFromConfig refuses it before allocating,
+// naming the file, the size keys and the limit.
+func TestNewFromConfigBudget(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"llama"}`), 0o644))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := NewFromConfig(ctx, dir, 1, WithoutTokenizer())
+	runtime.ReadMemStats(&after)
+	require.ErrorContains(t, err, "config.json")
+	require.ErrorContains(t, err, "hidden_size=4096")
+	require.ErrorContains(t, err, "over the limit of 1073741824")
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "refused before allocating the model")
+
+	// A raised limit is honoured: a tiny limit refuses the tiny model.
+	_, err = NewFromConfig(ctx, filepath.Join("testdata", "llama_tiny"), 1, WithoutTokenizer(), WithMaxInitValues(1000))
+	require.ErrorContains(t, err, "over the limit of 1000")
 }
