@@ -359,6 +359,9 @@ func packA(kern *gemmKernel, transA bool, mb, kb int, alpha float32, a []float32
 		mv := min(mr, mb-ir)
 		if transA {
 			// A stored k×m: row p holds op(A)[:, p] contiguously.
+			if alpha == 1 && mv == mr && copyRows(pan, mr, a[pc*lda+ic+ir:], lda, kb) {
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := a[(pc+p)*lda+ic+ir:]
 				d := pan[p*mr : p*mr+mr]
@@ -388,6 +391,9 @@ func packB(kern *gemmKernel, transB bool, kb, nb int, b []float32, ldb, pc, jc i
 		pan := dst[jr*kb : (jr+nr)*kb]
 		nv := min(nr, nb-jr)
 		if !transB {
+			if nv == nr && copyRows(pan, nr, b[pc*ldb+jc+jr:], ldb, kb) {
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				off := (pc+p)*ldb + jc + jr
 				d := pan[p*nr : p*nr+nr]
@@ -406,6 +412,35 @@ func packB(kern *gemmKernel, transB bool, kb, nb int, b []float32, ldb, pc, jc i
 
 // packTGo is the portable transposing copy and the reference twin of the
 // vectorised ones: dst[p·ldd+i] = alpha·src[i·lds+p].
+// copyRows copies rows full-width rows of w floats (w one of the
+// kernels' panel widths: 6, 12, 16 or 32) from src (stride lds) into dst
+// (stride w) with fixed-size array copies, which the compiler inlines,
+// instead of a memmove call per row; it reports false, copying nothing,
+// for any other width.
+func copyRows(dst []float32, w int, src []float32, lds, rows int) bool {
+	switch w {
+	case 32:
+		for p := 0; p < rows; p++ {
+			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*lds:])
+		}
+	case 16:
+		for p := 0; p < rows; p++ {
+			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*lds:])
+		}
+	case 12:
+		for p := 0; p < rows; p++ {
+			*(*[12]float32)(dst[p*12:]) = *(*[12]float32)(src[p*lds:])
+		}
+	case 6:
+		for p := 0; p < rows; p++ {
+			*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(src[p*lds:])
+		}
+	default:
+		return false
+	}
+	return true
+}
+
 func packTGo(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha float32) {
 	for i := 0; i < rows; i++ {
 		row := src[i*lds : i*lds+cols]
