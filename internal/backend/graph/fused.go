@@ -353,6 +353,8 @@ func (k gatedPairK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy g
 // element: s = σ(g) from the vector exp (e^−g written into dg first),
 // du = dy·g·s (= dy·SiLU(g)) and dg = dy·u·s·(1 + g·(1 − s)).
 func siluPairGrad32(dg, du, g, u, dy []float32) {
+	n := len(g)
+	dg, du, u, dy = dg[:n], du[:n], u[:n], dy[:n] // one bounds check each
 	for j, v := range g {
 		dg[j] = -v
 	}
