@@ -128,10 +128,16 @@
 // machine went from slower than one thread to ~1.8× it).
 //
 // The unpacked Sgemm splits C by rows (when m ≥ n) or by column panels
-// when every goroutine gets at least two tiles (gemmRange): one fork-join
-// per call, each goroutine packing its own part of the split operand and
-// its own copy of the other (the smaller one, since the split follows the
-// longer side of C). Otherwise B̃ is packed once per
+// when every goroutine gets at least two tiles. A row split
+// (gemmSharedB) packs op(B) once into the caller's scratch as a PackedB,
+// its panels split among the goroutines, then hands out row chunks of
+// whole register tiles (gemmRowChunks, about rowChunksPerThread per
+// goroutine, claimed from an atomic counter, each packing its own Ã):
+// no goroutine copies B̃ for itself, and one that the OS deschedules
+// holds up a chunk, not half of C. SgemmPacked's row split uses the same
+// chunk loop. A column split (gemmRange) is one fork-join per call, each
+// goroutine packing its own columns of op(B) and its own copy of op(A)
+// (the smaller one, since the split follows the longer side of C). Otherwise B̃ is packed once per
 // (jc, pc) block, shared by all goroutines, which then split the rows of
 // C in whole register tiles, each packing its own Ã. The depth is cut
 // into equal k-slices (depthStep: one slice up to 1.5·kc), so k = 256 is

@@ -177,6 +177,19 @@ func gemmPackedGroup(im *Impl, threads, m int, alpha float32, a []float32, lda i
 	rowTiles := (m + mr - 1) / mr
 	panels := totalPanels(prods, nr)
 	threads, byRows := splitWork(threads, rowTiles, panels)
+	if byRows && threads > 1 {
+		segs := splitPanels(prods, nr, 0, panels)
+		gemmRowChunks(im, threads, false, m, alpha, a, lda, k, beta, func(ic, mb, pc, kb int, ap, tile []float32, add bool) {
+			for _, s := range segs {
+				macroPacked(kern, mb, kb, s.jlo, s.jhi, ap, s.pr.B, pc, s.pr.C[ic*s.pr.Ldc:], s.pr.Ldc, tile, add)
+			}
+		}, func(mlo, mhi int) {
+			for _, s := range segs {
+				scaleRows(mhi-mlo, s.jhi-s.jlo, beta, s.pr.C[mlo*s.pr.Ldc+s.jlo:], s.pr.Ldc)
+			}
+		})
+		return
+	}
 	parallel(threads, func(t int) {
 		mlo, mhi, plo, phi := 0, m, 0, panels
 		if byRows {

@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -149,6 +150,10 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 		// side that leaves the smaller one to copy.
 		if byRows {
 			threads = max(1, min(threads, rowTiles))
+			if threads > 1 {
+				gemmSharedB(im, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+				return
+			}
 		} else {
 			threads = max(1, min(threads, colTiles))
 		}
@@ -217,6 +222,68 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 			})
 		}
 	}
+}
+
+// gemmSharedB is the row split of a multi-threaded product: op(B) is
+// packed once (its panels split across the goroutines, PackBInto) into
+// the caller's scratch, then the row chunks of C (rowChunks) are claimed
+// one at a time by whichever goroutine is free, each packing its own Ã
+// against the shared B̃. Packing B̃ once instead of once per goroutine
+// saves that copy; claiming chunks instead of owning a fixed half means a
+// goroutine that the OS deschedules (a loaded machine) holds up at most
+// one chunk, not half of the product.
+func gemmSharedB(im *Impl, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kern := &im.gemm
+	s := im.getScratch()
+	defer im.scratch.Put(s)
+	pb := im.PackBInto(s.bpFor(im.PackedLen(k, n)), transB, k, n, b, ldb)
+	gemmRowChunks(im, threads, transA, m, alpha, a, lda, k, beta, func(ic, mb, pc, kb int, ap []float32, tile []float32, add bool) {
+		macroPacked(kern, mb, kb, 0, n, ap, pb, pc, c[ic*ldc:], ldc, tile, add)
+	}, func(mlo, mhi int) {
+		scaleRows(mhi-mlo, n, beta, c[mlo*ldc:], ldc)
+	})
+}
+
+// rowChunksPerThread is how many row chunks each goroutine gets on
+// average in gemmRowChunks: enough that a late goroutine costs little,
+// few enough that every chunk still fills whole register tiles.
+const rowChunksPerThread = 2
+
+// gemmRowChunks runs the row-chunk loop shared by gemmSharedB and
+// gemmPackedGroup: rows of C in chunks of whole register tiles (at most
+// mc), claimed dynamically; per chunk, scale (beta != 0) scales its rows
+// of C first, then for each depth slice and mc block the chunk's Ã is
+// packed (alpha folded in) and mul multiplies it into C.
+func gemmRowChunks(im *Impl, threads int, transA bool, m int, alpha float32, a []float32, lda, k int, beta float32,
+	mul func(ic, mb, pc, kb int, ap, tile []float32, add bool), scale func(mlo, mhi int)) {
+	kern := &im.gemm
+	mr := kern.mr
+	rowTiles := (m + mr - 1) / mr
+	perChunk := min(max(1, kern.mc/mr), (rowTiles+threads*rowChunksPerThread-1)/(threads*rowChunksPerThread))
+	chunks := (rowTiles + perChunk - 1) / perChunk
+	ks := depthStep(kern.kc, k)
+	var next atomic.Int64
+	parallel(min(threads, chunks), func(int) {
+		sc := im.getScratch()
+		defer im.scratch.Put(sc)
+		for ci := int(next.Add(1) - 1); ci < chunks; ci = int(next.Add(1) - 1) {
+			mlo := ci * perChunk * mr
+			mhi := min(m, mlo+perChunk*mr)
+			if beta != 0 {
+				scale(mlo, mhi)
+			}
+			for pc := 0; pc < k; pc += ks {
+				kb := min(ks, k-pc)
+				add := beta != 0 || pc > 0 // beta == 0: the first slice overwrites C
+				for ic := mlo; ic < mhi; ic += kern.mc {
+					mb := min(kern.mc, mhi-ic)
+					ap := sc.apFor(roundUp(mb, mr) * kb)
+					packA(kern, transA, mb, kb, alpha, a, lda, ic, pc, ap)
+					mul(ic, mb, pc, kb, ap, sc.tile, add)
+				}
+			}
+		}
+	})
 }
 
 // minColPanelsPerThread is the number of register tiles (row tiles or
@@ -292,6 +359,9 @@ func packA(kern *gemmKernel, transA bool, mb, kb int, alpha float32, a []float32
 		mv := min(mr, mb-ir)
 		if transA {
 			// A stored k×m: row p holds op(A)[:, p] contiguously.
+			if alpha == 1 && mv == mr && copyRows(pan, mr, a[pc*lda+ic+ir:], lda, kb) {
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := a[(pc+p)*lda+ic+ir:]
 				d := pan[p*mr : p*mr+mr]
@@ -321,6 +391,9 @@ func packB(kern *gemmKernel, transB bool, kb, nb int, b []float32, ldb, pc, jc i
 		pan := dst[jr*kb : (jr+nr)*kb]
 		nv := min(nr, nb-jr)
 		if !transB {
+			if nv == nr && copyRows(pan, nr, b[pc*ldb+jc+jr:], ldb, kb) {
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				off := (pc+p)*ldb + jc + jr
 				d := pan[p*nr : p*nr+nr]
@@ -339,6 +412,35 @@ func packB(kern *gemmKernel, transB bool, kb, nb int, b []float32, ldb, pc, jc i
 
 // packTGo is the portable transposing copy and the reference twin of the
 // vectorised ones: dst[p·ldd+i] = alpha·src[i·lds+p].
+// copyRows copies rows full-width rows of w floats (w one of the
+// kernels' panel widths: 6, 12, 16 or 32) from src (stride lds) into dst
+// (stride w) with fixed-size array copies, which the compiler inlines,
+// instead of a memmove call per row; it reports false, copying nothing,
+// for any other width.
+func copyRows(dst []float32, w int, src []float32, lds, rows int) bool {
+	switch w {
+	case 32:
+		for p := 0; p < rows; p++ {
+			*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(src[p*lds:])
+		}
+	case 16:
+		for p := 0; p < rows; p++ {
+			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(src[p*lds:])
+		}
+	case 12:
+		for p := 0; p < rows; p++ {
+			*(*[12]float32)(dst[p*12:]) = *(*[12]float32)(src[p*lds:])
+		}
+	case 6:
+		for p := 0; p < rows; p++ {
+			*(*[6]float32)(dst[p*6:]) = *(*[6]float32)(src[p*lds:])
+		}
+	default:
+		return false
+	}
+	return true
+}
+
 func packTGo(dst []float32, ldd int, src []float32, lds, rows, cols int, alpha float32) {
 	for i := 0; i < rows; i++ {
 		row := src[i*lds : i*lds+cols]

@@ -81,7 +81,13 @@
 // no gradient node for them and the machine does no work for them: a
 // frozen decoder's Linear computes dx only, never dw, and multiplies by
 // panels of its weight packed once on the first run (RefreshFrozen
-// repacks after a frozen tensor is changed in place). Each op owns its
+// repacks after a frozen tensor is changed in place). A Linear's input
+// gradient multiplies only the runs of non-zero rows of dy (rows a loss
+// ignores, such as stage 1's image positions at the LM head, give zero
+// rows of dx without a product). Compile marks the column slices of a
+// LinearMulti that no node reads (gate and up, which GatedPair takes
+// from the product directly): the machine copies nothing for them, and
+// Read computes them on demand. Each op owns its
 // output buffer (allocated on the first run, reused by every later run;
 // zeroed first only for kernels that do not overwrite every element), and
 // ops with state (attention, cross-entropy, LinearMulti) keep their

@@ -236,11 +236,22 @@ func linearBwd[F float](k linearK, i int, dx []F, in []gorgonia.Value, dy []F) {
 	m := len(x) / n
 	switch {
 	case i == 0:
-		if dx32, ok := any(dx).([]float32); ok && k.st != nil && k.st.frozen {
-			blas.Default().SgemmPacked(m, 1, any(dy).([]float32), o, k.st.packedN(any(w).([]float32), o, n), 0, dx32, n)
-			return
-		}
-		gemm(false, false, m, n, o, dy, o, w, n, 0, dx, n) // dx [M, In] = dy·w
+		// Rows of dy that are all zero (positions a loss ignores, e.g. the
+		// image tokens of a LLaVA stage-1 step at the LM head) give zero
+		// rows of dx: multiply only the runs of non-zero rows.
+		forRowRuns(dy, m, o, func(r0, r1 int, nonzero bool) {
+			dxr := dx[r0*n : r1*n]
+			if !nonzero {
+				clear(dxr)
+				return
+			}
+			dyr := dy[r0*o : r1*o]
+			if dx32, ok := any(dxr).([]float32); ok && k.st != nil && k.st.frozen {
+				blas.Default().SgemmPacked(r1-r0, 1, any(dyr).([]float32), o, k.st.packedN(any(w).([]float32), o, n), 0, dx32, n)
+				return
+			}
+			gemm(false, false, r1-r0, n, o, dyr, o, w, n, 0, dxr, n) // dx [M, In] = dy·w
+		})
 	case i == 1:
 		gemm(true, false, o, n, m, dy, o, x, n, 0, dx, n) // dw [Out, In] = dyᵀ·x
 	case i == 2 && k.hasBias:
@@ -370,3 +381,29 @@ func workers(n int) int { return max(1, min(n, runtime.GOMAXPROCS(0))) }
 // single is the default kernel set on one thread, for products that run
 // side by side in parallel tasks.
 func single() *blas.Impl { return blas.Default().WithThreads(1) }
+
+// forRowRuns splits the m rows of width w of a into maximal runs of rows
+// that are all zero and rows that are not, calling f(r0, r1, nonzero) for
+// each run in order. A row is checked up to its first non-zero element,
+// so a dense matrix costs one read per row and comes back as one run.
+func forRowRuns[F float](a []F, m, w int, f func(r0, r1 int, nonzero bool)) {
+	r0, cur := 0, false
+	for r := 0; r < m; r++ {
+		nz := false
+		for _, v := range a[r*w : (r+1)*w] {
+			if v != 0 {
+				nz = true
+				break
+			}
+		}
+		if r == 0 {
+			cur = nz
+		} else if nz != cur {
+			f(r0, r, cur)
+			r0, cur = r, nz
+		}
+	}
+	if m > 0 {
+		f(r0, m, cur)
+	}
+}

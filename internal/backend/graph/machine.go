@@ -85,6 +85,7 @@ type Machine struct {
 
 // Compile compiles the graph as it stands into a TapeMachine.
 func (b *Backend) Compile() (*Machine, error) {
+	b.markUnusedSlices()
 	vm := gorgonia.NewTapeMachine(b.g)
 	return &Machine{vm: vm}, nil
 }
@@ -111,7 +112,11 @@ func (m *Machine) Close() error { return m.vm.Close() }
 // Read returns the value of v after a Run, converted to float32 (a copy).
 // A scalar comes back with shape [].
 func (b *Backend) Read(v backend.Value) (*ft.Tensor, error) {
-	return readNode(b.Node(v).Value(), b.Shape(v))
+	n := b.Node(v)
+	if val, ok := skippedSlice(n); ok {
+		return readNode(val, b.Shape(v))
+	}
+	return readNode(n.Value(), b.Shape(v))
 }
 
 func readNode(val gorgonia.Value, shape []int) (*ft.Tensor, error) {
@@ -139,7 +144,11 @@ func readNode(val gorgonia.Value, shape []int) (*ft.Tensor, error) {
 // ReadFloat64 returns the value of v after a Run as float64 (for gradient
 // checks on a Float64 backend).
 func (b *Backend) ReadFloat64(v backend.Value) ([]float64, error) {
-	val := b.Node(v).Value()
+	n := b.Node(v)
+	val := n.Value()
+	if s, ok := skippedSlice(n); ok {
+		val = s
+	}
 	if val == nil {
 		return nil, fmt.Errorf("graph.ReadFloat64: node has no value")
 	}

@@ -195,8 +195,19 @@ func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value,
 // ---- a column window of the last dim ----
 
 // colSliceK is x[..., lo:hi] (one member of a LinearMulti output); the
-// gradient is dy in those columns and zero elsewhere.
-type colSliceK struct{ lo, hi int }
+// gradient is dy in those columns and zero elsewhere. A slice that no
+// node consumes (SwiGLU's gate and up, which GatedPair reads from the
+// product directly) is marked unused by Compile and copies nothing when
+// the machine runs; Read computes it on demand.
+type colSliceK struct {
+	lo, hi int
+	st     *colSliceState
+}
+
+// colSliceState is shared by the copies of one colSliceK.
+type colSliceState struct{ unused bool }
+
+func newColSliceK(lo, hi int) colSliceK { return colSliceK{lo: lo, hi: hi, st: &colSliceState{}} }
 
 func (k colSliceK) name() string { return fmt.Sprintf("ColSlice{%d:%d}", k.lo, k.hi) }
 func (k colSliceK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -209,6 +220,14 @@ func (k colSliceK) outShape(in []tensor.Shape) (tensor.Shape, error) {
 func (colSliceK) diffWRT() []bool  { return []bool{true} }
 func (colSliceK) overwrites() bool { return true }
 func (k colSliceK) forward(out float64Or32, in []gorgonia.Value) {
+	if k.st != nil && k.st.unused {
+		return
+	}
+	k.copyOut(out, in)
+}
+
+// copyOut writes the columns into out.
+func (k colSliceK) copyOut(out float64Or32, in []gorgonia.Value) {
 	w := lastDim(in[0])
 	if is64(out) {
 		colSliceRun(buf[float64](out), data[float64](in[0]), w, k.lo, k.hi, false)
@@ -283,8 +302,42 @@ func (b *Backend) LinearMulti(x backend.Value, ws, bs []backend.Value) []backend
 	out := make([]backend.Value, len(ws))
 	lo := 0
 	for g, o := range k.outs {
-		out[g] = apply(colSliceK{lo: lo, hi: lo + o}, b.dt, y) // [..., Out_g]
+		out[g] = apply(newColSliceK(lo, lo+o), b.dt, y) // [..., Out_g]
 		lo += o
 	}
 	return out
+}
+
+// markUnusedSlices flags every column-slice node that no other node
+// consumes, so that running the machine skips its copy.
+func (b *Backend) markUnusedSlices() {
+	for _, n := range b.g.AllNodes() {
+		op, ok := n.Op().(*fwdOp)
+		if !ok {
+			continue
+		}
+		if k, ok := op.k.(colSliceK); ok && k.st != nil {
+			k.st.unused = b.g.To(n.ID()).Len() == 0
+		}
+	}
+}
+
+// skippedSlice returns the value of n computed now when n is a column
+// slice the machine skips (markUnusedSlices), and false otherwise.
+func skippedSlice(n *gorgonia.Node) (gorgonia.Value, bool) {
+	op, ok := n.Op().(*fwdOp)
+	if !ok {
+		return nil, false
+	}
+	k, ok := op.k.(colSliceK)
+	if !ok || k.st == nil || !k.st.unused {
+		return nil, false
+	}
+	in := op.inputs[0].Value()
+	if in == nil {
+		return nil, false
+	}
+	d, out := newBuffer(op.shape, op.dt)
+	k.copyOut(out, []gorgonia.Value{in})
+	return d, true
 }

@@ -140,6 +140,17 @@ func opCases(t testing.TB) []opCase {
 		{name: "attention_causal_prefix", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true, Mask: in[3]})
 		}, approx: true, shapes: [][]int{{1, 3, 2, 4}, {1, 3, 5, 4}, {1, 3, 5, 4}, {1, 3, 2, 5}}, frozen: []int{3}},
+		// More query rows than attnRowBlock: several causal blocks, one of
+		// them (more queries than keys) fully masked.
+		{name: "attention_causal_blocks", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true})
+		}, approx: true, shapes: [][]int{{1, 2, 30, 4}, {1, 1, 30, 4}, {1, 1, 30, 4}}},
+		{name: "attention_causal_blocks_prefix", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.(backend.MergedAttention).AttentionMerged(in[0], in[1], in[2], backend.AttnOpts{Causal: true, Mask: in[3]})
+		}, approx: true, shapes: [][]int{{1, 2, 26, 3}, {1, 2, 50, 3}, {1, 2, 50, 3}, {1, 1, 26, 50}}, frozen: []int{3}},
+		{name: "attention_causal_blocks_masked_rows", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Attention(in[0], in[1], in[2], backend.AttnOpts{Causal: true})
+		}, approx: true, shapes: [][]int{{1, 1, 50, 3}, {1, 1, 20, 3}, {1, 1, 20, 3}}},
 		{name: "split_heads_rope", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.(backend.HeadSplitter).SplitHeadsRoPE(in[0], 2, []int{0, 3, 7}, rope)
 		}, shapes: [][]int{{2, 3, 12}}},
