@@ -52,6 +52,7 @@ type flags struct {
 	heldOutImages int
 	dataOnly      bool
 	maxNew        int
+	budget        budgets
 }
 
 func main() {
@@ -65,6 +66,11 @@ func main() {
 	flag.IntVar(&f.heldOutImages, "heldout-images", defaultHeldOutImages, "held-out images")
 	flag.BoolVar(&f.dataOnly, "data-only", false, "write the dataset and tokenizer, then stop")
 	flag.IntVar(&f.maxNew, "max-new", defaultMaxNew, "most tokens per answer (-eval)")
+	flag.IntVar(&f.budget.text, "text-steps", defaultTextSteps, "text pretraining steps")
+	flag.IntVar(&f.budget.vision, "vision-steps", defaultVisionSteps, "vision pretraining steps")
+	flag.IntVar(&f.budget.stage1, "stage1-steps", defaultStage1Steps, "stage 1 (projector) steps")
+	flag.IntVar(&f.budget.stage2, "stage2-steps", defaultStage2Steps, "stage 2 (projector + LLM) steps")
+	flag.IntVar(&f.budget.batch, "batch", defaultBatch, "batch size of every stage")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -93,15 +99,20 @@ func run(ctx context.Context, out io.Writer, f flags) error {
 	if f.out == "" {
 		return errors.New("-out must name a folder")
 	}
-	if err := prepare(ctx, out, f); err != nil {
+	for _, b := range []int{f.budget.text, f.budget.vision, f.budget.stage1, f.budget.stage2, f.budget.batch} {
+		if b < 1 {
+			return fmt.Errorf("-text-steps, -vision-steps, -stage1-steps, -stage2-steps and -batch must be at least 1")
+		}
+	}
+	trainPath, heldPath, err := prepare(ctx, out, f)
+	if err != nil {
 		return err
 	}
 	if f.dataOnly {
 		return nil
 	}
-	return errNoTrainer
+	if f.fusion == fusionCross {
+		return errors.New("-fusion cross is not built yet (the Mllama recipe); -fusion unified is")
+	}
+	return trainUnified(ctx, out, f, trainPath, heldPath)
 }
-
-// errNoTrainer is what the training stages report until train/ is wired in.
-var errNoTrainer = errors.New("not built yet: needs train/ (the training package of issue #10): " +
-	"the dataset and tokenizer are written, the pretraining and fusion stages are not")
