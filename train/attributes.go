@@ -147,9 +147,9 @@ type AttributeSummary struct {
 // are updated in place) on the labelled images. Deterministic for a seed.
 func PretrainVision(ctx context.Context, m *fovea.Model, data []AttributeExample, cfg AttributeConfig) (*AttributeHead, *AttributeSummary, error) {
 	start := time.Now()
-	parts := m.Parts()
-	if parts.CLIP == nil || parts.Projector == nil {
-		return nil, nil, fmt.Errorf("train: PretrainVision needs a LLaVA model, got %s", m.Kind())
+	tw, err := towerOf(m)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := cfg.Task.Validate(); err != nil {
 		return nil, nil, err
@@ -175,6 +175,9 @@ func PretrainVision(ctx context.Context, m *fovea.Model, data []AttributeExample
 		return nil, nil, fmt.Errorf("train: PretrainVision lr %v must be positive", cfg.LR)
 	}
 	t := cfg.Task
+	if p := tw.patches(); p != len(t.TokenGroup) {
+		return nil, nil, fmt.Errorf("train: the tower has %d patch tokens, the task groups %d", p, len(t.TokenGroup))
+	}
 	nLab := t.groups() * len(t.Classes)
 	for i, ex := range data {
 		if len(ex.Labels) != nLab {
@@ -186,21 +189,17 @@ func PretrainVision(ctx context.Context, m *fovea.Model, data []AttributeExample
 			}
 		}
 	}
-	px, err := preprocessAll(m, data)
+	px, err := tw.preprocess(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	sh := px.Shape
-	if p := patchCount(parts.CLIP); p != len(t.TokenGroup) {
-		return nil, nil, fmt.Errorf("train: the tower has %d patch tokens, the task groups %d", p, len(t.TokenGroup))
-	}
-	h := newAttributeHead(t, parts.CLIP.Config().HiddenSize, cfg.Seed)
-	pixLen := sh[1] * sh[2] * sh[3]
+	h := newAttributeHead(t, tw.width(), cfg.Seed)
+	pixLen := px.Len() / len(data)
 
 	be := graph.New(graph.Options{})
-	batchPix := tensor.New(cfg.Batch, sh[1], sh[2], sh[3])
+	batchPix := tensor.New(append([]int{cfg.Batch}, px.Shape[1:]...)...)
 	pixels := be.Const(batchPix)
-	feats, err := towerFeatures(be, parts, pixels) // [B, P, D]
+	feats, err := tw.graphFeatures(be, pixels, cfg.Batch) // [B, P, D]
 	if err != nil {
 		return nil, nil, err
 	}
@@ -343,10 +342,56 @@ func perTokenLabels(groupLabels, tokenGroup []int, attrs, groups int) []int {
 	return out
 }
 
-// preprocessAll runs the model's image processor over every image once:
-// [N, 3, S, S].
-func preprocessAll(m *fovea.Model, data []AttributeExample) (*tensor.Tensor, error) {
+// tower is the vision encoder of a LLaVA (CLIP) or Mllama model, as the
+// attribute objective sees it: preprocessed pixels per image and the patch
+// tokens the projector reads, without CLS.
+type tower struct {
+	m      *fovea.Model
+	parts  fovea.Parts
+	mllama bool
+}
+
+func towerOf(m *fovea.Model) (*tower, error) {
+	p := m.Parts()
+	switch {
+	case p.CLIP != nil && p.Projector != nil:
+		pc := p.ProjectorConfig
+		if pc.SelectStrategy != "default" || len(pc.FeatureLayers) != 1 {
+			return nil, fmt.Errorf("train: PretrainVision needs one vision_feature_layer and the \"default\" strategy, got %v and %q", pc.FeatureLayers, pc.SelectStrategy)
+		}
+		return &tower{m: m, parts: p}, nil
+	case p.MllamaVision != nil:
+		if c := p.MllamaVision.Config(); c.MaxNumTiles != 1 {
+			return nil, fmt.Errorf("train: PretrainVision needs an Mllama vision encoder with one tile, got max_num_tiles %d", c.MaxNumTiles)
+		}
+		return &tower{m: m, parts: p, mllama: true}, nil
+	}
+	return nil, fmt.Errorf("train: PretrainVision needs a LLaVA or Mllama model, got %s", m.Kind())
+}
+
+// patches is the patch tokens per image (CLS not counted).
+func (t *tower) patches() int {
+	if t.mllama {
+		return t.parts.MllamaVision.TileTokens() - 1
+	}
+	cc := t.parts.CLIP.Config()
+	g := cc.ImageSize / cc.PatchSize
+	return g * g
+}
+
+// width is the channels of a patch token.
+func (t *tower) width() int {
+	if t.mllama {
+		return t.parts.MllamaVision.Config().VisionOutputDim
+	}
+	return t.parts.CLIP.Config().HiddenSize * len(t.parts.ProjectorConfig.FeatureLayers)
+}
+
+// preprocess runs the model's image processor over every image once:
+// [N, 3, S, S] (CLIP) or [N, 1, 1, 3, S, S] (Mllama: one image of one tile).
+func (t *tower) preprocess(data []AttributeExample) (*tensor.Tensor, error) {
 	var all *tensor.Tensor
+	per := 0
 	for start := 0; start < len(data); start += attributeEvalBatch {
 		end := min(start+attributeEvalBatch, len(data))
 		imgs := make([]stdimage.Image, 0, end-start)
@@ -356,34 +401,74 @@ func preprocessAll(m *fovea.Model, data []AttributeExample) (*tensor.Tensor, err
 			}
 			imgs = append(imgs, data[i].Image)
 		}
-		px, err := m.PreprocessImages(imgs)
+		px, err := t.m.PreprocessImages(imgs)
 		if err != nil {
 			return nil, err
 		}
 		v := px.Values
 		if all == nil {
-			sh := v.Shape
-			all = tensor.New(len(data), sh[1], sh[2], sh[3])
+			one := v.Shape[1:] // CLIP [3, S, S]
+			if t.mllama {
+				one = append([]int{1}, v.Shape[2:]...) // [1, tiles, 3, S, S]
+			}
+			all = tensor.New(append([]int{len(data)}, one...)...)
+			per = tensor.Numel(one)
 		}
-		copy(all.Data[start*(all.Len()/len(data)):], v.Data)
+		copy(all.Data[start*per:], v.Data)
 	}
 	return all, nil
 }
 
-// patchCount is the tower's patch tokens per image.
-func patchCount(c *vision.CLIPVision) int {
-	cc := c.Config()
-	g := cc.ImageSize / cc.PatchSize
-	return g * g
+// graphFeatures runs the tower on the graph: pixels of bsz images →
+// patch tokens [B, P, D].
+func (t *tower) graphFeatures(g *graph.Backend, pixels backend.Value, bsz int) (backend.Value, error) {
+	if !t.mllama {
+		return clipFeatures(g, t.parts, pixels)
+	}
+	mv := t.parts.MllamaVision
+	c := mv.Config()
+	masks := make([][][]int, bsz)
+	ids := make([]int, bsz)
+	for i := range masks {
+		masks[i], ids[i] = [][]int{{1}}, 1
+	}
+	mask := g.Const(vision.MllamaAspectRatioMask(masks, mv.TileTokens(), c.PaddedTileTokens()))
+	out, err := mv.ForwardValues(g, pixels, ids, mask)
+	if err != nil {
+		return nil, err
+	}
+	return mllamaPatchTokens(g, out.Output, bsz), nil
 }
 
-// towerFeatures runs the tower on pixels [N, 3, S, S] and selects what
-// the projector reads: [N, P, D] (the "default" strategy drops CLS).
-func towerFeatures(b backend.Backend, parts fovea.Parts, pixels backend.Value) (backend.Value, error) {
-	pc := parts.ProjectorConfig
-	if pc.SelectStrategy != "default" || len(pc.FeatureLayers) != 1 {
-		return nil, fmt.Errorf("train: PretrainVision needs one vision_feature_layer and the \"default\" strategy, got %v and %q", pc.FeatureLayers, pc.SelectStrategy)
+// eagerFeatures runs the tower eagerly on preprocessed pixels of n images.
+func (t *tower) eagerFeatures(px *tensor.Tensor, n int) (backend.Value, error) {
+	var e backend.Eager
+	if !t.mllama {
+		return clipFeatures(e, t.parts, px)
 	}
+	ids, masks := make([][]int, n), make([][][]int, n)
+	for i := range ids {
+		ids[i], masks[i] = []int{1}, [][]int{{1}}
+	}
+	in := &vision.MllamaVisionInput{Pixels: px, AspectRatioIDs: ids, AspectRatioMask: masks}
+	if err := t.parts.MllamaVision.CheckInput(in); err != nil {
+		return nil, err
+	}
+	return mllamaPatchTokens(e, t.parts.MllamaVision.Forward(e, in).Output, n), nil
+}
+
+// mllamaPatchTokens maps the encoder output [B, 1, 1, P+1, Dv] to the
+// patch tokens [B, P, Dv] (CLS, position 0, dropped).
+func mllamaPatchTokens(b backend.Backend, out backend.Value, bsz int) backend.Value {
+	sh := b.Shape(out)
+	x := b.Reshape(out, bsz, sh[3], sh[4]) // [B, P+1, Dv]
+	return b.Slice(x, 1, 1, sh[3])         // [B, P, Dv]
+}
+
+// clipFeatures runs the CLIP tower on pixels [N, 3, S, S] and selects what
+// the projector reads: [N, P, D] (the "default" strategy drops CLS).
+func clipFeatures(b backend.Backend, parts fovea.Parts, pixels backend.Value) (backend.Value, error) {
+	pc := parts.ProjectorConfig
 	hidden := parts.CLIP.HiddenStates(b, pixels, pc.MaxLayer())
 	return projector.SelectFeatures(b, hidden, pc)
 }
@@ -443,9 +528,9 @@ type AttributeAccuracy struct {
 // Accuracy runs m's tower (eagerly) and the head over data.
 func (h *AttributeHead) Accuracy(ctx context.Context, m *fovea.Model, data []AttributeExample) (AttributeAccuracy, error) {
 	var acc AttributeAccuracy
-	parts := m.Parts()
-	if parts.CLIP == nil {
-		return acc, fmt.Errorf("train: Accuracy needs a LLaVA model, got %s", m.Kind())
+	tw, err := towerOf(m)
+	if err != nil {
+		return acc, err
 	}
 	t := h.task
 	attrs, groups, w := len(t.Classes), t.groups(), t.width()
@@ -457,11 +542,11 @@ func (h *AttributeHead) Accuracy(ctx context.Context, m *fovea.Model, data []Att
 			return acc, err
 		}
 		end := min(start+attributeEvalBatch, len(data))
-		px, err := preprocessAll(m, data[start:end])
+		px, err := tw.preprocess(data[start:end])
 		if err != nil {
 			return acc, err
 		}
-		f, err := towerFeatures(e, parts, px)
+		f, err := tw.eagerFeatures(px, end-start)
 		if err != nil {
 			return acc, err
 		}

@@ -111,8 +111,5 @@ func run(ctx context.Context, out io.Writer, f flags) error {
 	if f.dataOnly {
 		return nil
 	}
-	if f.fusion == fusionCross {
-		return errors.New("-fusion cross is not built yet (the Mllama recipe); -fusion unified is")
-	}
-	return trainUnified(ctx, out, f, trainPath, heldPath)
+	return trainModel(ctx, out, f, trainPath, heldPath)
 }

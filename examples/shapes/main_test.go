@@ -98,8 +98,7 @@ var tinyBudget = budgets{text: 2, vision: 2, stage1: 1, stage2: 2, batch: 4}
 func TestTrainingFlags(t *testing.T) {
 	out := t.TempDir()
 	var log bytes.Buffer
-	err := run(context.Background(), &log, flags{fusion: fusionCross, seed: 3, out: out, trainImages: 5, heldOutImages: 3, budget: tinyBudget})
-	require.ErrorContains(t, err, "not built yet")
+	require.NoError(t, run(context.Background(), &log, flags{fusion: fusionCross, seed: 3, out: out, trainImages: 5, heldOutImages: 3, dataOnly: true, budget: tinyBudget}))
 	for _, f := range []string{"data/train.jsonl", "data/heldout.jsonl", "data/heldout/00002.png", "tokenizer.json", "tokenizer_config.json"} {
 		require.FileExists(t, filepath.Join(out, f))
 	}
@@ -228,21 +227,26 @@ func writeRows(t *testing.T, path string, rows []shapes.Row) {
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
 }
 
-// The unified pipeline end to end on a tiny budget: every stage runs, the
-// last line is the accuracy, -out is an HF folder that -eval reads back
-// with the same answers, and a second run with the seed is bit-identical.
-func TestUnifiedPipeline(t *testing.T) {
+// Both pipelines end to end on a tiny budget: every stage runs, the last
+// line is the accuracy, -out is an HF folder that -eval reads back with
+// the same answers, and a second run with the seed is bit-identical.
+func TestPipelines(t *testing.T) {
+	t.Run(fusionUnified, func(t *testing.T) { testPipeline(t, fusionUnified, "stages 1+2: 5 steps") })
+	t.Run(fusionCross, func(t *testing.T) { testPipeline(t, fusionCross, "cross-attention stage: 5 steps") })
+}
+
+func testPipeline(t *testing.T, fusion, fusionLine string) {
 	ctx := context.Background()
 	runOnce := func() (string, string) {
 		out := t.TempDir()
 		var log bytes.Buffer
-		f := flags{fusion: fusionUnified, seed: 5, out: out, trainImages: 12, heldOutImages: 3, maxNew: 6, // evalOutput's -max-new
+		f := flags{fusion: fusion, seed: 5, out: out, trainImages: 12, heldOutImages: 3, maxNew: 6, // evalOutput's -max-new
 			budget: budgets{text: 3, vision: 3, stage1: 2, stage2: 3, batch: 4}}
 		require.NoError(t, run(ctx, &log, f))
 		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 		last := lines[len(lines)-1]
 		require.Regexp(t, `^accuracy: [01]\.\d{3}$`, last)
-		for _, stage := range []string{"text pretraining: 3 steps", "vision pretraining: 3 steps", "stages 1+2: 5 steps", "held-out: "} {
+		for _, stage := range []string{"text pretraining: 3 steps", "vision pretraining: 3 steps", fusionLine, "held-out: "} {
 			require.Contains(t, log.String(), stage)
 		}
 		for _, name := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",

@@ -95,3 +95,68 @@ func writeLlavaConfig(dir string, tok *tokenizer.Tokenizer) error {
 	return writeJSON(dir, "generation_config.json", map[string]any{
 		"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad, "do_sample": false})
 }
+
+// The cross (Mllama) model: the same decoder with gated cross-attention
+// layers inserted after each self-attention layer, and an Mllama vision
+// encoder of one 48 px tile, patch 16 (9 patches + CLS).
+const (
+	mllamaGlobalLayers = 1
+	// mllamaIntermediate is the local layer whose hidden state joins the
+	// global output (vision_output_dim = width · 2).
+	mllamaIntermediate = 1
+)
+
+// writeMllamaConfig writes the Mllama folder's config.json,
+// preprocessor_config.json and generation_config.json.
+func writeMllamaConfig(dir string, tok *tokenizer.Tokenizer) error {
+	img, ok := tok.TokenID(tokMllamaImage)
+	if !ok {
+		return fmt.Errorf("the tokenizer has no %s", tokMllamaImage)
+	}
+	bos, _ := tok.TokenID(tokBOS)
+	eot, _ := tok.TokenID(tokEOT)
+	eos, _ := tok.TokenID(tokEOS)
+	pad, _ := tok.TokenID(tokPad)
+	layers, cross := make([]int, 0, 2*textLayers), make([]int, 0, textLayers)
+	for i := 0; i < textLayers; i++ {
+		layers = append(layers, 2*i, 2*i+1)
+		cross = append(cross, 2*i+1)
+	}
+	cfg := map[string]any{
+		"architectures":     []string{"MllamaForConditionalGeneration"},
+		"model_type":        "mllama",
+		"image_token_index": img,
+		"initializer_range": initRange,
+		"torch_dtype":       "float32",
+		"text_config": map[string]any{
+			"model_type": "mllama_text_model", "hidden_size": textWidth, "intermediate_size": textMLP,
+			"num_hidden_layers": len(layers), "cross_attention_layers": cross,
+			"num_attention_heads": textHeads, "num_key_value_heads": textKV, "hidden_act": "silu",
+			"max_position_embeddings": contextLength, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+			"vocab_size": tok.VocabSize(), "bos_token_id": bos, "eos_token_id": []int{eot, eos}, "pad_token_id": pad,
+			"tie_word_embeddings": false, "initializer_range": initRange,
+		},
+		"vision_config": map[string]any{
+			"model_type": "mllama_vision_model", "hidden_size": towerWidth, "intermediate_size": towerMLP,
+			"num_hidden_layers": towerLayers, "num_global_layers": mllamaGlobalLayers, "attention_heads": towerHeads,
+			"num_channels": 3, "image_size": towerImage, "patch_size": towerPatch, "hidden_act": "gelu",
+			"norm_eps": 1e-5, "max_num_tiles": 1, "supported_aspect_ratios": [][]int{{1, 1}},
+			"intermediate_layers_indices": []int{mllamaIntermediate}, "vision_output_dim": towerWidth * 2,
+			"initializer_range": initRange,
+		},
+	}
+	if err := writeJSON(dir, "config.json", cfg); err != nil {
+		return err
+	}
+	pp := map[string]any{
+		"image_processor_type": "MllamaImageProcessor",
+		"do_resize":            true, "size": map[string]int{"height": towerImage, "width": towerImage}, "resample": 3,
+		"max_image_tiles": 1, "do_pad": true, "do_rescale": true, "rescale_factor": 1.0 / 255, "do_normalize": true,
+		"image_mean": []float64{0.5, 0.5, 0.5}, "image_std": []float64{0.5, 0.5, 0.5}, "do_convert_rgb": true,
+	}
+	if err := writeJSON(dir, "preprocessor_config.json", pp); err != nil {
+		return err
+	}
+	return writeJSON(dir, "generation_config.json", map[string]any{
+		"bos_token_id": bos, "eos_token_id": []int{eot, eos}, "pad_token_id": pad, "do_sample": false})
+}

@@ -28,6 +28,7 @@ const (
 	textLR   = 3e-3
 	stage1LR = 2e-3
 	stage2LR = 3e-3
+	crossLR  = 3e-3
 )
 
 // Attribute labels of one image column for vision pretraining: present,
@@ -52,16 +53,22 @@ func (s *stageTimer) done(format string, args ...any) {
 	s.start = time.Now()
 }
 
-// trainUnified runs the LLaVA recipe after prepare: text pretraining,
-// vision pretraining, stage 1 (projector), stage 2 (projector + LLM),
-// then the held-out evaluation. The folder f.out is the model.
-func trainUnified(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSONL string) error {
+// trainModel runs the recipe of the fusion style after prepare: text
+// pretraining, vision pretraining, then for unified (LLaVA) stage 1
+// (projector) and stage 2 (projector + LLM), for cross (Mllama) one
+// stage of the cross-attention layers and the projector with the LLM
+// frozen; then the held-out evaluation. The folder f.out is the model.
+func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSONL string) error {
 	st := &stageTimer{log: log, start: time.Now(), total: time.Now()}
 	tok, err := loadTokenizer(f.out)
 	if err != nil {
 		return err
 	}
-	if err := writeLlavaConfig(f.out, tok); err != nil {
+	writeConfig, fusion := writeLlavaConfig, unifiedRecipe(f.budget)
+	if f.fusion == fusionCross {
+		writeConfig, fusion = writeMllamaConfig, crossRecipe(f.budget)
+	}
+	if err := writeConfig(f.out, tok); err != nil {
 		return err
 	}
 	m, err := fovea.NewFromConfig(ctx, f.out, f.seed)
@@ -109,19 +116,16 @@ func trainUnified(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJ
 	st.done("vision pretraining: %d steps, loss %.3f → %.3f; held-out present %.3f kind %.3f colour %.3f, images all right %.3f",
 		vs.Steps, vs.FirstLoss, vs.FinalLoss, acc.PerAttribute[0], acc.PerAttribute[1], acc.PerAttribute[2], acc.Image)
 
-	// 3. Stage 1 (projector) and stage 2 (projector + LLM) on the image rows.
+	// 3. The fusion stages on the image rows.
 	data, err := train.LoadDataset(trainJSONL, train.DataOptions{})
 	if err != nil {
 		return err
 	}
-	s, err = runRecipe(ctx, m, data, train.Recipe{Name: "llava", Stages: []train.Stage{
-		{Name: "stage1", LR: map[train.Group]float64{train.Projector: stage1LR}, Steps: f.budget.stage1},
-		{Name: "stage2", LR: map[train.Group]float64{train.Projector: stage2LR, train.Decoder: stage2LR}, Steps: f.budget.stage2},
-	}}, f.budget.batch, f.seed, filepath.Join(work, "fusion"))
+	s, err = runRecipe(ctx, m, data, fusion, f.budget.batch, f.seed, filepath.Join(work, "fusion"))
 	if err != nil {
 		return err
 	}
-	st.done("stages 1+2: %d steps, loss %.3f → %.3f", s.Steps, s.FirstLoss, s.FinalLoss)
+	st.done("%s: %d steps, loss %.3f → %.3f; trained %v", fusion.Name, s.Steps, s.FirstLoss, s.FinalLoss, s.Trained)
 
 	if err := saveInto(ctx, m, f.out); err != nil {
 		return err
@@ -130,6 +134,24 @@ func trainUnified(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJ
 		return err
 	}
 	return evaluateHeldOut(ctx, log, m, heldJSONL, f.out, f.maxNew, st)
+}
+
+// unifiedRecipe is LLaVA's two stages: the projector alone, then the
+// projector and the LLM.
+func unifiedRecipe(b budgets) train.Recipe {
+	return train.Recipe{Name: "stages 1+2", Stages: []train.Stage{
+		{Name: "stage1", LR: map[train.Group]float64{train.Projector: stage1LR}, Steps: b.stage1},
+		{Name: "stage2", LR: map[train.Group]float64{train.Projector: stage2LR, train.Decoder: stage2LR}, Steps: b.stage2},
+	}}
+}
+
+// crossRecipe is the Mllama stage: the projector and the cross-attention
+// layers train, the LLM (decoder group) stays frozen. Its length is the
+// unified style's two stages together.
+func crossRecipe(b budgets) train.Recipe {
+	return train.Recipe{Name: "cross-attention stage", Stages: []train.Stage{
+		{Name: "cross", LR: map[train.Group]float64{train.Projector: crossLR, train.CrossAttn: crossLR}, Steps: b.stage1 + b.stage2},
+	}}
 }
 
 // runRecipe trains m on data with the recipe; checkpoints go to out.
