@@ -44,6 +44,50 @@ func attrModel(t *testing.T, seed uint64) *fovea.Model {
 	return m
 }
 
+// attrMllamaModel is a fresh Mllama model whose vision encoder reads one
+// 48 px tile with patch 16 (9 patches + CLS).
+func attrMllamaModel(t *testing.T, seed uint64) *fovea.Model {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := map[string]any{
+		"model_type": "mllama", "image_token_index": 30,
+		"text_config": map[string]any{"model_type": "mllama_text_model", "hidden_size": 16, "intermediate_size": 32,
+			"num_hidden_layers": 2, "cross_attention_layers": []int{1}, "num_attention_heads": 2, "num_key_value_heads": 1,
+			"vocab_size": 32, "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "hidden_act": "silu", "rope_theta": 10000.0,
+			"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 3},
+		"vision_config": map[string]any{"model_type": "mllama_vision_model", "hidden_size": 32, "intermediate_size": 64,
+			"num_hidden_layers": 1, "num_global_layers": 1, "attention_heads": 2, "num_channels": 3, "image_size": 48,
+			"patch_size": 16, "hidden_act": "gelu", "norm_eps": 1e-5, "max_num_tiles": 1, "supported_aspect_ratios": [][]int{{1, 1}},
+			"intermediate_layers_indices": []int{0}, "vision_output_dim": 64},
+	}
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644))
+	pp := `{"image_processor_type": "MllamaImageProcessor", "do_resize": true, "size": {"height": 48, "width": 48},
+		"resample": 3, "max_image_tiles": 1, "do_pad": true, "do_rescale": true, "rescale_factor": 0.00392156862745098,
+		"do_normalize": true, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_convert_rgb": true}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "preprocessor_config.json"), []byte(pp), 0o644))
+	m, err := fovea.NewFromConfig(context.Background(), dir, seed)
+	require.NoError(t, err)
+	return m
+}
+
+// The Mllama encoder learns the same task through its one-tile input; the
+// decoder and the cross-attention layers do not move.
+func TestPretrainVisionMllama(t *testing.T) {
+	ctx := context.Background()
+	m := attrMllamaModel(t, 7)
+	before := snapshot(m, textPrefix)
+	head, sum, err := PretrainVision(ctx, m, stripes(1, 256), AttributeConfig{Task: stripeTask, Steps: 300, Batch: 16, LR: 3e-3, Seed: 3})
+	require.NoError(t, err)
+	require.Less(t, sum.FinalLoss, sum.FirstLoss/3, "loss %.3f → %.3f", sum.FirstLoss, sum.FinalLoss)
+	acc, err := head.Accuracy(ctx, m, stripes(2, 128))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, acc.PerAttribute[0], 0.97, "%+v", acc)
+	require.GreaterOrEqual(t, acc.PerAttribute[1], 0.97, "%+v", acc)
+	require.Equal(t, before, snapshot(m, textPrefix))
+}
+
 // stripes draws n images of three 16 px columns, each empty (black), red
 // or blue, labelled per column: present (2 classes), colour (2 classes;
 // IgnoreIndex when empty).
