@@ -71,6 +71,7 @@ func main() {
 	flag.IntVar(&f.budget.stage1, "stage1-steps", defaultStage1Steps, "stage 1 (projector) steps")
 	flag.IntVar(&f.budget.stage2, "stage2-steps", defaultStage2Steps, "stage 2 (projector + LLM) steps")
 	flag.IntVar(&f.budget.batch, "batch", defaultBatch, "batch size of every stage")
+	flag.Float64Var(&f.budget.fusionLR, "fusion-lr", stage2LR, "peak learning rate of stage 2 and of the cross stage")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -103,6 +104,9 @@ func run(ctx context.Context, out io.Writer, f flags) error {
 		if b < 1 {
 			return fmt.Errorf("-text-steps, -vision-steps, -stage1-steps, -stage2-steps and -batch must be at least 1")
 		}
+	}
+	if f.budget.fusionLR < 0 || f.budget.fusionLR > 1 {
+		return fmt.Errorf("-fusion-lr %v: want a rate in (0, 1]", f.budget.fusionLR)
 	}
 	trainPath, heldPath, err := prepare(ctx, out, f)
 	if err != nil {

@@ -108,6 +108,7 @@ func TestTrainingFlags(t *testing.T) {
 		{fusion: "early", out: out, trainImages: 1, heldOutImages: 1, budget: tinyBudget},
 		{fusion: fusionUnified, out: out, trainImages: 0, heldOutImages: 1, budget: tinyBudget},
 		{fusion: fusionUnified, out: out, trainImages: 1, heldOutImages: 1, budget: budgets{text: 1, vision: 0, stage1: 1, stage2: 1, batch: 1}},
+		{fusion: fusionUnified, out: out, trainImages: 1, heldOutImages: 1, budget: budgets{text: 1, vision: 1, stage1: 1, stage2: 1, batch: 1, fusionLR: -1}},
 		{eval: "x.jsonl"},
 		{eval: "x.jsonl", model: out, maxNew: 0},
 	} {

@@ -27,8 +27,7 @@ const (
 
 	textLR   = 3e-3
 	stage1LR = 2e-3
-	stage2LR = 3e-3
-	crossLR  = 3e-3
+	stage2LR = 3e-3 // also the cross stage's
 )
 
 // Attribute labels of one image column for vision pretraining: present,
@@ -38,6 +37,16 @@ var attributeClasses = []int{2, 3, 4}
 // budgets are the steps of each stage.
 type budgets struct {
 	text, vision, stage1, stage2, batch int
+	// fusionLR is the peak learning rate of stage 2 and of the cross
+	// stage (0: the default).
+	fusionLR float64
+}
+
+func (b budgets) fusionRate() float64 {
+	if b.fusionLR > 0 {
+		return b.fusionLR
+	}
+	return stage2LR
 }
 
 // stageTimer prints one line per stage with its wall time.
@@ -141,7 +150,7 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 func unifiedRecipe(b budgets) train.Recipe {
 	return train.Recipe{Name: "stages 1+2", Stages: []train.Stage{
 		{Name: "stage1", LR: map[train.Group]float64{train.Projector: stage1LR}, Steps: b.stage1},
-		{Name: "stage2", LR: map[train.Group]float64{train.Projector: stage2LR, train.Decoder: stage2LR}, Steps: b.stage2},
+		{Name: "stage2", LR: map[train.Group]float64{train.Projector: b.fusionRate(), train.Decoder: b.fusionRate()}, Steps: b.stage2},
 	}}
 }
 
@@ -150,7 +159,7 @@ func unifiedRecipe(b budgets) train.Recipe {
 // unified style's two stages together.
 func crossRecipe(b budgets) train.Recipe {
 	return train.Recipe{Name: "cross-attention stage", Stages: []train.Stage{
-		{Name: "cross", LR: map[train.Group]float64{train.Projector: crossLR, train.CrossAttn: crossLR}, Steps: b.stage1 + b.stage2},
+		{Name: "cross", LR: map[train.Group]float64{train.Projector: b.fusionRate(), train.CrossAttn: b.fusionRate()}, Steps: b.stage1 + b.stage2},
 	}}
 }
 
