@@ -36,7 +36,7 @@ const (
 
 // Dataset sizes of a default run (images; each image gives 4–11 rows).
 const (
-	defaultTrainImages   = 6000
+	defaultTrainImages   = 20000
 	defaultHeldOutImages = 500
 	// defaultMaxNew bounds an answer: the longest caption is about 30
 	// tokens with the trained vocabulary.

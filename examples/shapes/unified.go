@@ -22,12 +22,12 @@ const (
 	defaultTextSteps   = 600
 	defaultVisionSteps = 2500
 	defaultStage1Steps = 300
-	defaultStage2Steps = 6000
+	defaultStage2Steps = 8000
 	defaultBatch       = 32
 
 	textLR   = 3e-3
 	stage1LR = 2e-3
-	stage2LR = 3e-3 // also the cross stage's
+	stage2LR = 1e-3 // also the cross stage's
 )
 
 // Attribute labels of one image column for vision pretraining: present,
