@@ -71,7 +71,7 @@ func main() {
 	flag.IntVar(&f.budget.stage1, "stage1-steps", defaultStage1Steps, "stage 1 (projector) steps")
 	flag.IntVar(&f.budget.stage2, "stage2-steps", defaultStage2Steps, "stage 2 (projector + LLM) steps")
 	flag.IntVar(&f.budget.batch, "batch", defaultBatch, "batch size of every stage")
-	flag.Float64Var(&f.budget.fusionLR, "fusion-lr", stage2LR, "peak learning rate of stage 2 and of the cross stage")
+	flag.Float64Var(&f.budget.fusionLR, "fusion-lr", 0, "peak learning rate of stage 2 or of the cross stage (0: 1e-3 unified, 3e-3 cross)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -22,12 +22,13 @@ const (
 	defaultTextSteps   = 600
 	defaultVisionSteps = 2500
 	defaultStage1Steps = 300
-	defaultStage2Steps = 8000
+	defaultStage2Steps = 12000
 	defaultBatch       = 32
 
 	textLR   = 3e-3
 	stage1LR = 2e-3
-	stage2LR = 1e-3 // also the cross stage's
+	stage2LR = 1e-3
+	crossLR  = 3e-3 // measured better than 1e-3 for the cross stage (0.726 against 0.655)
 )
 
 // Attribute labels of one image column for vision pretraining: present,
@@ -42,11 +43,11 @@ type budgets struct {
 	fusionLR float64
 }
 
-func (b budgets) fusionRate() float64 {
+func (b budgets) fusionRate(def float64) float64 {
 	if b.fusionLR > 0 {
 		return b.fusionLR
 	}
-	return stage2LR
+	return def
 }
 
 // stageTimer prints one line per stage with its wall time.
@@ -150,7 +151,7 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 func unifiedRecipe(b budgets) train.Recipe {
 	return train.Recipe{Name: "stages 1+2", Stages: []train.Stage{
 		{Name: "stage1", LR: map[train.Group]float64{train.Projector: stage1LR}, Steps: b.stage1},
-		{Name: "stage2", LR: map[train.Group]float64{train.Projector: b.fusionRate(), train.Decoder: b.fusionRate()}, Steps: b.stage2},
+		{Name: "stage2", LR: map[train.Group]float64{train.Projector: b.fusionRate(stage2LR), train.Decoder: b.fusionRate(stage2LR)}, Steps: b.stage2},
 	}}
 }
 
@@ -159,7 +160,7 @@ func unifiedRecipe(b budgets) train.Recipe {
 // unified style's two stages together.
 func crossRecipe(b budgets) train.Recipe {
 	return train.Recipe{Name: "cross-attention stage", Stages: []train.Stage{
-		{Name: "cross", LR: map[train.Group]float64{train.Projector: b.fusionRate(), train.CrossAttn: b.fusionRate()}, Steps: b.stage1 + b.stage2},
+		{Name: "cross", LR: map[train.Group]float64{train.Projector: b.fusionRate(crossLR), train.CrossAttn: b.fusionRate(crossLR)}, Steps: b.stage1 + b.stage2},
 	}}
 }
 
