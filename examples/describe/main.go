@@ -38,7 +38,9 @@ func main() {
 		topK        = flag.Int("top-k", 0, "top-k sampling (0 = off)")
 		topP        = flag.Float64("top-p", 0, "nucleus sampling threshold (0 = off)")
 		seed        = flag.Uint64("seed", 0, "sampling seed")
+		asks        questions
 	)
+	flag.Var(&asks, "ask", "a question about the images, answered as a chat turn (repeatable)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -46,13 +48,13 @@ func main() {
 		MaxNewTokens: *maxNew, Temperature: float32(*temperature), TopK: *topK,
 		TopP: float32(*topP), Seed: *seed,
 	}
-	if err := run(ctx, os.Stdout, *model, *images, *prompt, *idList, opts); err != nil {
+	if err := run(ctx, os.Stdout, *model, *images, *prompt, *idList, asks, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "describe:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, dir, imageList, prompt, idList string, opts decoder.GenerateOptions) error {
+func run(ctx context.Context, out io.Writer, dir, imageList, prompt, idList string, asks []string, opts decoder.GenerateOptions) error {
 	if dir == "" {
 		return errors.New("-model is required")
 	}
@@ -67,6 +69,12 @@ func run(ctx context.Context, out io.Writer, dir, imageList, prompt, idList stri
 			return err
 		}
 		imgs = append(imgs, img)
+	}
+	if len(asks) > 0 {
+		if prompt != "" || idList != "" {
+			return errors.New("-ask goes without -prompt and -ids")
+		}
+		return ask(ctx, out, m, imgs, asks, opts)
 	}
 	req := fovea.Request{Prompt: prompt, Images: imgs, Options: opts}
 	switch {

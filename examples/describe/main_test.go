@@ -31,7 +31,7 @@ func TestGreedyMatchesHF(t *testing.T) {
 		ids[i] = fmt.Sprint(id)
 	}
 	var out bytes.Buffer
-	err = run(context.Background(), &out, dir, filepath.Join(dir, "image.png"), "", strings.Join(ids, ","),
+	err = run(context.Background(), &out, dir, filepath.Join(dir, "image.png"), "", strings.Join(ids, ","), nil,
 		decoder.GenerateOptions{MaxNewTokens: len(g.Want)})
 	require.NoError(t, err)
 	var got []int
@@ -49,7 +49,7 @@ func TestGreedyMatchesHF(t *testing.T) {
 func TestDefaultPrompt(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "llava_tiny")
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), &out, dir, filepath.Join(dir, "image.png"), "", "",
+	require.NoError(t, run(context.Background(), &out, dir, filepath.Join(dir, "image.png"), "", "", nil,
 		decoder.GenerateOptions{MaxNewTokens: 3}))
 	require.Len(t, strings.Split(strings.TrimSpace(out.String()), "\n"), 3)
 }
@@ -58,9 +58,21 @@ func TestErrors(t *testing.T) {
 	var out bytes.Buffer
 	ctx := context.Background()
 	dir := filepath.Join("..", "..", "testdata", "llava_tiny")
-	require.ErrorContains(t, run(ctx, &out, "", "", "", "", decoder.GenerateOptions{}), "-model")
-	require.ErrorContains(t, run(ctx, &out, dir, filepath.Join(dir, "image.png"), "", "1,x", decoder.GenerateOptions{}), "not a token id")
-	require.Error(t, run(ctx, &out, dir, filepath.Join(dir, "missing.png"), "", "", decoder.GenerateOptions{}))
+	require.ErrorContains(t, run(ctx, &out, "", "", "", "", nil, decoder.GenerateOptions{}), "-model")
+	require.ErrorContains(t, run(ctx, &out, dir, filepath.Join(dir, "image.png"), "", "1,x", nil, decoder.GenerateOptions{}), "not a token id")
+	require.Error(t, run(ctx, &out, dir, filepath.Join(dir, "missing.png"), "", "", nil, decoder.GenerateOptions{}))
 	// A text prompt needs a tokenizer, which the tiny checkpoint lacks.
-	require.ErrorContains(t, run(ctx, &out, dir, filepath.Join(dir, "image.png"), "hello", "", decoder.GenerateOptions{MaxNewTokens: 1}), "tokenizer")
+	require.ErrorContains(t, run(ctx, &out, dir, filepath.Join(dir, "image.png"), "hello", "", nil, decoder.GenerateOptions{MaxNewTokens: 1}), "tokenizer")
+}
+
+// -ask needs a tokenizer and goes alone.
+func TestAskErrors(t *testing.T) {
+	var out bytes.Buffer
+	ctx := context.Background()
+	dir := filepath.Join("..", "..", "testdata", "llava_tiny")
+	img := filepath.Join(dir, "image.png")
+	require.ErrorContains(t, run(ctx, &out, dir, img, "", "", []string{"What?"}, decoder.GenerateOptions{}), "tokenizer")
+	require.ErrorContains(t, run(ctx, &out, dir, img, "hi", "", []string{"What?"}, decoder.GenerateOptions{}), "without -prompt")
+	var q questions
+	require.Error(t, q.Set("  "))
 }

@@ -104,7 +104,9 @@ func answer(ctx context.Context, m *fovea.Model, imgs []image.Image, question st
 		if err != nil {
 			return "", err
 		}
-		if slices.Contains(stop, t.ID) {
+		// An id past the tokenizer (a padded embedding table's spare
+		// rows) has no text: the answer ends there.
+		if slices.Contains(stop, t.ID) || t.ID >= tok.VocabSize() {
 			break
 		}
 		gen = append(gen, t.ID)

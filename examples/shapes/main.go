@@ -36,7 +36,7 @@ const (
 
 // Dataset sizes of a default run (images; each image gives 4–11 rows).
 const (
-	defaultTrainImages   = 6000
+	defaultTrainImages   = 20000
 	defaultHeldOutImages = 500
 	// defaultMaxNew bounds an answer: the longest caption is about 30
 	// tokens with the trained vocabulary.
@@ -52,6 +52,7 @@ type flags struct {
 	heldOutImages int
 	dataOnly      bool
 	maxNew        int
+	budget        budgets
 }
 
 func main() {
@@ -65,6 +66,12 @@ func main() {
 	flag.IntVar(&f.heldOutImages, "heldout-images", defaultHeldOutImages, "held-out images")
 	flag.BoolVar(&f.dataOnly, "data-only", false, "write the dataset and tokenizer, then stop")
 	flag.IntVar(&f.maxNew, "max-new", defaultMaxNew, "most tokens per answer (-eval)")
+	flag.IntVar(&f.budget.text, "text-steps", defaultTextSteps, "text pretraining steps")
+	flag.IntVar(&f.budget.vision, "vision-steps", defaultVisionSteps, "vision pretraining steps")
+	flag.IntVar(&f.budget.stage1, "stage1-steps", defaultStage1Steps, "stage 1 (projector) steps")
+	flag.IntVar(&f.budget.stage2, "stage2-steps", defaultStage2Steps, "stage 2 (projector + LLM) steps")
+	flag.IntVar(&f.budget.batch, "batch", defaultBatch, "batch size of every stage")
+	flag.Float64Var(&f.budget.fusionLR, "fusion-lr", 0, "peak learning rate of stage 2 or of the cross stage (0: 1e-3 unified, 3e-3 cross)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -93,15 +100,20 @@ func run(ctx context.Context, out io.Writer, f flags) error {
 	if f.out == "" {
 		return errors.New("-out must name a folder")
 	}
-	if err := prepare(ctx, out, f); err != nil {
+	for _, b := range []int{f.budget.text, f.budget.vision, f.budget.stage1, f.budget.stage2, f.budget.batch} {
+		if b < 1 {
+			return fmt.Errorf("-text-steps, -vision-steps, -stage1-steps, -stage2-steps and -batch must be at least 1")
+		}
+	}
+	if f.budget.fusionLR < 0 || f.budget.fusionLR > 1 {
+		return fmt.Errorf("-fusion-lr %v: want a rate in (0, 1]", f.budget.fusionLR)
+	}
+	trainPath, heldPath, err := prepare(ctx, out, f)
+	if err != nil {
 		return err
 	}
 	if f.dataOnly {
 		return nil
 	}
-	return errNoTrainer
+	return trainModel(ctx, out, f, trainPath, heldPath)
 }
-
-// errNoTrainer is what the training stages report until train/ is wired in.
-var errNoTrainer = errors.New("not built yet: needs train/ (the training package of issue #10): " +
-	"the dataset and tokenizer are written, the pretraining and fusion stages are not")

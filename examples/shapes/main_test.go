@@ -90,22 +90,25 @@ func TestTokenizer(t *testing.T) {
 	}
 }
 
-// Training mode writes the dataset and tokenizer, then says plainly that
-// the training stages are missing.
-func TestTrainingNotBuilt(t *testing.T) {
+// tinyBudget is a pipeline run of a few steps per stage.
+var tinyBudget = budgets{text: 2, vision: 2, stage1: 1, stage2: 2, batch: 4}
+
+// Training mode writes the dataset and tokenizer first; -data-only stops
+// there; bad flags are errors.
+func TestTrainingFlags(t *testing.T) {
 	out := t.TempDir()
 	var log bytes.Buffer
-	err := run(context.Background(), &log, flags{fusion: fusionCross, seed: 3, out: out, trainImages: 5, heldOutImages: 3})
-	require.ErrorIs(t, err, errNoTrainer)
-	require.Contains(t, err.Error(), "not built yet: needs train/")
+	require.NoError(t, run(context.Background(), &log, flags{fusion: fusionCross, seed: 3, out: out, trainImages: 5, heldOutImages: 3, dataOnly: true, budget: tinyBudget}))
 	for _, f := range []string{"data/train.jsonl", "data/heldout.jsonl", "data/heldout/00002.png", "tokenizer.json", "tokenizer_config.json"} {
 		require.FileExists(t, filepath.Join(out, f))
 	}
-	require.NoError(t, run(context.Background(), &log, flags{fusion: fusionUnified, seed: 3, out: out, trainImages: 5, heldOutImages: 3, dataOnly: true}))
+	require.NoError(t, run(context.Background(), &log, flags{fusion: fusionUnified, seed: 3, out: out, trainImages: 5, heldOutImages: 3, dataOnly: true, budget: tinyBudget}))
 
 	for _, bad := range []flags{
-		{fusion: "early", out: out, trainImages: 1, heldOutImages: 1},
-		{fusion: fusionUnified, out: out, trainImages: 0, heldOutImages: 1},
+		{fusion: "early", out: out, trainImages: 1, heldOutImages: 1, budget: tinyBudget},
+		{fusion: fusionUnified, out: out, trainImages: 0, heldOutImages: 1, budget: tinyBudget},
+		{fusion: fusionUnified, out: out, trainImages: 1, heldOutImages: 1, budget: budgets{text: 1, vision: 0, stage1: 1, stage2: 1, batch: 1}},
+		{fusion: fusionUnified, out: out, trainImages: 1, heldOutImages: 1, budget: budgets{text: 1, vision: 1, stage1: 1, stage2: 1, batch: 1, fusionLR: -1}},
 		{eval: "x.jsonl"},
 		{eval: "x.jsonl", model: out, maxNew: 0},
 	} {
@@ -223,4 +226,54 @@ func writeRows(t *testing.T, path string, rows []shapes.Row) {
 		fmt.Fprintln(&b, string(data))
 	}
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+}
+
+// Both pipelines end to end on a tiny budget: every stage runs, the last
+// line is the accuracy, -out is an HF folder that -eval reads back with
+// the same answers, and a second run with the seed is bit-identical.
+func TestPipelines(t *testing.T) {
+	t.Run(fusionUnified, func(t *testing.T) { testPipeline(t, fusionUnified, "stages 1+2: 5 steps") })
+	t.Run(fusionCross, func(t *testing.T) { testPipeline(t, fusionCross, "cross-attention stage: 5 steps") })
+}
+
+func testPipeline(t *testing.T, fusion, fusionLine string) {
+	ctx := context.Background()
+	runOnce := func() (string, string) {
+		out := t.TempDir()
+		var log bytes.Buffer
+		f := flags{fusion: fusion, seed: 5, out: out, trainImages: 12, heldOutImages: 3, maxNew: 6, // evalOutput's -max-new
+			budget: budgets{text: 3, vision: 3, stage1: 2, stage2: 3, batch: 4}}
+		require.NoError(t, run(ctx, &log, f))
+		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+		last := lines[len(lines)-1]
+		require.Regexp(t, `^accuracy: [01]\.\d{3}$`, last)
+		for _, stage := range []string{"text pretraining: 3 steps", "vision pretraining: 3 steps", fusionLine, "held-out: "} {
+			require.Contains(t, log.String(), stage)
+		}
+		for _, name := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+			"preprocessor_config.json", "generation_config.json", answersFile, "data/heldout.jsonl"} {
+			require.FileExists(t, filepath.Join(out, name))
+		}
+		require.NoDirExists(t, filepath.Join(out, "runs"))
+		// -eval on the saved folder gives the training run's answers.
+		saved, err := os.ReadFile(filepath.Join(out, answersFile))
+		require.NoError(t, err)
+		got, acc := evalOutput(t, filepath.Join(out, "data", "heldout.jsonl"), out)
+		want := strings.Split(strings.TrimSpace(string(saved)), "\n")
+		require.Len(t, got, len(want))
+		for i, l := range got {
+			var w evalLine
+			require.NoError(t, json.Unmarshal([]byte(want[i]), &w))
+			require.Equal(t, w.ID, l.ID)
+			require.Equal(t, w.Answer, l.Answer)
+		}
+		require.NotEmpty(t, acc)
+		st, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
+		require.NoError(t, err)
+		return last, string(st)
+	}
+	acc1, w1 := runOnce()
+	acc2, w2 := runOnce()
+	require.Equal(t, acc1, acc2)
+	require.True(t, w1 == w2, "one seed gives one model")
 }

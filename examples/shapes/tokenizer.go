@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
 	"github.com/fovea-ml/fovea/tokenizer"
@@ -141,6 +142,9 @@ func writeTokenizer(dir string, tok *tokenizer.Tokenizer, fusion string, maxLen 
 	if err := tok.SaveJSON(filepath.Join(dir, tokenizer.TokenizerJSON)); err != nil {
 		return nil, err
 	}
+	if err := dropNewlineMerges(filepath.Join(dir, tokenizer.TokenizerJSON)); err != nil {
+		return nil, err
+	}
 	st := styleOf(fusion)
 	cfg := tokenizerConfig{TokenizerClass: "PreTrainedTokenizerFast", BOSToken: tokBOS, EOSToken: st.eos,
 		PadToken: tokPad, AddBOSToken: st.addBOS, ChatTemplate: st.jinja, ModelMaxLength: maxLen}
@@ -159,4 +163,62 @@ func writeTokenizer(dir string, tok *tokenizer.Tokenizer, fusion string, maxLen 
 		return nil, fmt.Errorf("reading back the tokenizer: %w", err)
 	}
 	return back, nil
+}
+
+// newlineByte is the byte-level alphabet's character for "\n".
+const newlineByte = "Ċ"
+
+// dropNewlineMerges removes the merges of newlines ("\n\n") from a
+// tokenizer.json. Llama-3.2's prompt ends in "<|end_header_id|>\n\n" and
+// the answer follows directly: alone, the prompt's "\n\n" is one
+// pre-token (one merged id), before an answer word it splits into "\n",
+// "\n" — so the prompt's ids would not be a prefix of the prompt-and-
+// answer ids, which training needs (and inference would see other ids
+// than training). Without the merge both encode as two "\n" ids. The
+// merged token stays in the vocabulary, unused.
+func dropNewlineMerges(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	var model map[string]json.RawMessage
+	if err := json.Unmarshal(doc["model"], &model); err != nil {
+		return err
+	}
+	var merges []string
+	if err := json.Unmarshal(model["merges"], &merges); err != nil {
+		return fmt.Errorf("%s: merges: %w", path, err)
+	}
+	kept := merges[:0]
+	for _, m := range merges {
+		if strings.Trim(strings.ReplaceAll(m, " ", ""), newlineByte) == "" {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	if model["merges"], err = marshalNoEscape(kept); err != nil {
+		return err
+	}
+	if doc["model"], err = marshalNoEscape(model); err != nil {
+		return err
+	}
+	out, err := marshalNoEscape(doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+func marshalNoEscape(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
