@@ -113,11 +113,15 @@ type chatTemplate struct {
 
 // loadChatTemplate finds the folder's chat template (chat_template.jinja,
 // chat_template.json, then tokenizer_config.json's chat_template), else
+// the tokenizer's own (a GGUF's, or one beside a WithTokenizer path), else
 // the built-in one for kind; nil when there is none.
-func loadChatTemplate(dir string, kind Kind) (*chatTemplate, error) {
+func loadChatTemplate(dir string, kind Kind, tok *tokenizer.Tokenizer) (*chatTemplate, error) {
 	src, from, err := folderChatTemplate(dir)
 	if err != nil {
 		return nil, err
+	}
+	if src == "" && tok != nil && tok.ChatTemplate() != "" {
+		src, from = tok.ChatTemplate(), "the tokenizer's chat template"
 	}
 	if src == "" {
 		switch kind {

@@ -267,3 +267,38 @@ func TestWriteTinyTokenizer(t *testing.T) {
 	require.Equal(t, 1, tok.BOS())
 	require.Equal(t, 2, tok.EOS())
 }
+
+func TestHasStopString(t *testing.T) {
+	stops := []string{"END", "x"}
+	require.True(t, hasStopString("abcEN"+"D", "D", stops), "a stop string across tokens")
+	require.True(t, hasStopString("ab"+"xy", "xy", stops))
+	require.False(t, hasStopString("ENDabc"+"d", "d", stops), "an earlier match does not count again")
+	require.False(t, hasStopString("abc"+"EN", "EN", stops))
+}
+
+// A tokenizer given by path brings its own chat template
+// (tokenizer_config.json beside it), used when the model folder has none.
+func TestChatTemplateFromTokenizer(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{tokenizer.TokenizerJSON, tokenizer.TokenizerConfigJSON} {
+		data, err := os.ReadFile(filepath.Join("testdata", "tiny_tokenizer", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), data, 0o644))
+	}
+	cfg := `{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{{ bos_token }}{% for m in messages %}<{{ m['role'] }}>{% endfor %}"}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, tokenizer.TokenizerConfigJSON), []byte(cfg), 0o644))
+	m, err := Load(context.Background(), "testdata/llama_tiny", WithTokenizer(filepath.Join(dir, tokenizer.TokenizerJSON)))
+	require.NoError(t, err)
+	got, err := m.RenderChat([]Message{{Role: RoleSystem, Text: "s"}, userMsg("u")}, false)
+	require.NoError(t, err)
+	require.Equal(t, "<s><system><user>", got)
+	ids, err := m.encodeChat(got)
+	require.NoError(t, err)
+	require.Equal(t, 1, ids[0], "BOS written by the template is not added twice")
+	require.NotEqual(t, 1, ids[1])
+
+	plain, err := Load(context.Background(), "testdata/llama_tiny", WithTokenizer("testdata/tiny_tokenizer/tokenizer.json"))
+	require.NoError(t, err)
+	_, err = plain.RenderChat([]Message{userMsg("u")}, true)
+	require.ErrorContains(t, err, "no chat template")
+}

@@ -178,7 +178,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 		}
 	}
-	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {
+	if m.chat, err = loadChatTemplate(dir, m.impl.kind(), m.tok); err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	return m, nil

@@ -265,10 +265,12 @@ func (m *Model) run(ctx context.Context, req Request, sess *Session, yield func(
 
 // hasStopString reports whether text, whose last part is last, now
 // contains a stop string that ends inside last (earlier matches ended the
-// generation already).
+// generation already). Only the tail that such a match can touch is
+// searched, so the check costs O(len(last) + len(stop)) per token.
 func hasStopString(text, last string, stops []string) bool {
 	for _, s := range stops {
-		if i := strings.LastIndex(text, s); i >= 0 && i+len(s) > len(text)-len(last) {
+		tail := text[max(0, len(text)-len(last)-len(s)+1):]
+		if strings.Contains(tail, s) {
 			return true
 		}
 	}

@@ -37,6 +37,7 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
 	}
+	t.chatTemplate, _ = chatTemplateFromGGUF(g)
 	return t, nil
 }
 
