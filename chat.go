@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/ardanlabs/jinja"
 
@@ -54,7 +53,11 @@ const (
 
 	mllamaChatTemplate = `{{- bos_token }}
 {%- if not date_string is defined %}
-    {%- set date_string = "26 Jul 2024" %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "26 Jul 2024" %}
+    {%- endif %}
 {%- endif %}
 {#- This block extracts the system message, so we can slot it into the right place. #}
 {%- if messages[0]['role'] == 'system' %}
@@ -109,6 +112,9 @@ const (
 type chatTemplate struct {
 	tmpl   *jinja.Template
 	source string // file name, or "built-in"
+	// systemString: the template reads the system prompt as a string
+	// (Llama's messages[0]['content']|trim) rather than a list of parts.
+	systemString bool
 }
 
 // loadChatTemplate finds the folder's chat template (chat_template.jinja,
@@ -138,7 +144,7 @@ func loadChatTemplate(dir string, kind Kind, tok *tokenizer.Tokenizer) (*chatTem
 	if err != nil {
 		return nil, fmt.Errorf("chat template in %s: %w", from, err)
 	}
-	return &chatTemplate{tmpl: t, source: from}, nil
+	return &chatTemplate{tmpl: t, source: from, systemString: strings.Contains(src, "messages[0]['content']")}, nil
 }
 
 // folderChatTemplate reads the template source of dir ("" when none).
@@ -243,7 +249,7 @@ func (m *Model) RenderChat(msgs []Message, addGenerationPrompt bool) (string, er
 		}
 		content = append(content, map[string]any{"type": "text", "text": msg.Text})
 		entry := map[string]any{"role": string(msg.Role), "content": content}
-		if msg.Role == RoleSystem { // system prompts are plain strings in HF's templates
+		if msg.Role == RoleSystem && m.chat.systemString { // as HF's Llama templates expect
 			entry["content"] = msg.Text
 		}
 		list = append(list, jinja.FromGoValue(entry))
@@ -251,8 +257,10 @@ func (m *Model) RenderChat(msgs []Message, addGenerationPrompt bool) (string, er
 	data := map[string]jinja.Value{
 		"messages":              jinja.NewList(list),
 		"add_generation_prompt": jinja.NewBool(addGenerationPrompt),
+		// HF's apply_chat_template defines strftime_now; the templates
+		// that call it ask for "%d %b %Y".
 		"strftime_now": jinja.NewCallable("strftime_now", func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
-			return jinja.NewString(time.Now().Format("02 Jan 2006")), nil
+			return jinja.NewString(m.now().Format("02 Jan 2006")), nil
 		}),
 	}
 	if m.tok != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -78,6 +79,9 @@ func TestChatTemplatesMatchHF(t *testing.T) {
 	got, err = llava.RenderChat([]Message{userMsg("What is this?", img), {Role: RoleAssistant, Text: "A cat."}, userMsg("And this?", img)}, true)
 	require.NoError(t, err)
 	require.Equal(t, "USER: <image>\nWhat is this? ASSISTANT: A cat. USER: <image>\nAnd this? ASSISTANT:", got)
+	got, err = llava.RenderChat([]Message{{Role: RoleSystem, Text: "Be brief."}, userMsg("What are these?", img)}, true)
+	require.NoError(t, err)
+	require.Equal(t, "Be brief. USER: <image>\nWhat are these? ASSISTANT:", got)
 
 	mllama, err := Load(ctx, "testdata/mllama_tiny", WithoutTokenizer())
 	require.NoError(t, err)
@@ -88,6 +92,18 @@ func TestChatTemplatesMatchHF(t *testing.T) {
 	got, err = mllama.RenderChat([]Message{userMsg("If I had to write a haiku for this one, it would be: ", img)}, true)
 	require.NoError(t, err)
 	require.Equal(t, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>If I had to write a haiku for this one, it would be: <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", got)
+	got, err = mllama.RenderChat([]Message{userMsg("What is it?", img), {Role: RoleAssistant, Text: "A cat."}, userMsg("Sure?")}, true)
+	require.NoError(t, err)
+	require.Equal(t, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>What is it?<|eot_id|>"+
+		"<|start_header_id|>assistant<|end_header_id|>\n\nA cat.<|eot_id|>"+
+		"<|start_header_id|>user<|end_header_id|>\n\nSure?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", got)
+	// Text only: the system header with the knowledge cutoff and today's
+	// date (HF's strftime_now), then the system prompt.
+	mllama.now = func() time.Time { return time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC) }
+	got, err = mllama.RenderChat([]Message{{Role: RoleSystem, Text: " Be brief. "}, userMsg("Hi")}, true)
+	require.NoError(t, err)
+	require.Equal(t, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 05 Mar 2026\n\nBe brief.<|eot_id|>"+
+		"<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", got)
 	_, err = mllama.RenderChat([]Message{{Role: RoleSystem, Text: "Be brief."}, userMsg("Hi", img)}, true)
 	require.ErrorContains(t, err, "incompatible with system messages")
 	_, err = mllama.RenderChat([]Message{{Role: "tool", Text: "x"}}, true)

@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
@@ -127,6 +128,7 @@ type Model struct {
 	gen  *config.GenerationConfig
 	tok  *tokenizer.Tokenizer
 	chat *chatTemplate // nil when the folder has none and no built-in fits
+	now  func() time.Time
 	b    backend.Backend
 }
 
@@ -169,7 +171,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	releasePrepared(table)
-	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}}
+	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}, now: time.Now}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)
