@@ -126,8 +126,8 @@ func loadChatTemplate(dir string, kind Kind, tok *tokenizer.Tokenizer) (*chatTem
 	if err != nil {
 		return nil, err
 	}
-	if src == "" && tok != nil && tok.ChatTemplate() != "" {
-		src, from = tok.ChatTemplate(), "the tokenizer's chat template"
+	if src == "" && tok != nil && tok.StoredChatTemplate() != "" {
+		src, from = tok.StoredChatTemplate(), "the tokenizer's chat template"
 	}
 	if src == "" {
 		switch kind {
