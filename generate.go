@@ -88,7 +88,8 @@ type Result struct {
 	// GeneratedTokens is len(IDs).
 	GeneratedTokens int
 	// Prefill is the time from the call to the first token (tokenizing,
-	// image encoding and the prompt pass); Decode the time after it.
+	// image encoding and the prompt pass); Decode the time after it, to
+	// the end (including the time the caller's loop body takes).
 	Prefill, Decode time.Duration
 }
 
