@@ -54,7 +54,11 @@ const (
 
 	mllamaChatTemplate = `{{- bos_token }}
 {%- if not date_string is defined %}
-    {%- set date_string = "26 Jul 2024" %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "26 Jul 2024" %}
+    {%- endif %}
 {%- endif %}
 {#- This block extracts the system message, so we can slot it into the right place. #}
 {%- if messages[0]['role'] == 'system' %}
@@ -109,15 +113,22 @@ const (
 type chatTemplate struct {
 	tmpl   *jinja.Template
 	source string // file name, or "built-in"
+	// systemString: the template reads the system prompt as a string
+	// (Llama's messages[0]['content']|trim) rather than a list of parts.
+	systemString bool
 }
 
 // loadChatTemplate finds the folder's chat template (chat_template.jinja,
 // chat_template.json, then tokenizer_config.json's chat_template), else
+// the tokenizer's own (a GGUF's, or one beside a WithTokenizer path), else
 // the built-in one for kind; nil when there is none.
-func loadChatTemplate(dir string, kind Kind) (*chatTemplate, error) {
+func loadChatTemplate(dir string, kind Kind, tok *tokenizer.Tokenizer) (*chatTemplate, error) {
 	src, from, err := folderChatTemplate(dir)
 	if err != nil {
 		return nil, err
+	}
+	if src == "" && tok != nil && tok.StoredChatTemplate() != "" {
+		src, from = tok.StoredChatTemplate(), "the tokenizer's chat template"
 	}
 	if src == "" {
 		switch kind {
@@ -134,7 +145,7 @@ func loadChatTemplate(dir string, kind Kind) (*chatTemplate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template in %s: %w", from, err)
 	}
-	return &chatTemplate{tmpl: t, source: from}, nil
+	return &chatTemplate{tmpl: t, source: from, systemString: strings.Contains(src, "messages[0]['content']")}, nil
 }
 
 // folderChatTemplate reads the template source of dir ("" when none).
@@ -221,7 +232,7 @@ func (m *Model) RenderChat(msgs []Message, addGenerationPrompt bool) (string, er
 		}
 		content = append(content, map[string]any{"type": "text", "text": msg.Text})
 		entry := map[string]any{"role": string(msg.Role), "content": content}
-		if msg.Role == RoleSystem { // system prompts are plain strings in HF's templates
+		if msg.Role == RoleSystem && m.chat.systemString { // as HF's Llama templates expect
 			entry["content"] = msg.Text
 		}
 		list = append(list, jinja.FromGoValue(entry))
@@ -229,12 +240,18 @@ func (m *Model) RenderChat(msgs []Message, addGenerationPrompt bool) (string, er
 	data := map[string]jinja.Value{
 		"messages":              jinja.NewList(list),
 		"add_generation_prompt": jinja.NewBool(addGenerationPrompt),
+		// HF's apply_chat_template defines strftime_now; the templates
+		// that call it ask for "%d %b %Y".
 		"strftime_now": jinja.NewCallable("strftime_now", func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
 			format := "%d %b %Y" // what Llama 3.x templates ask for
 			if len(args) > 0 && args[0].IsString() {
 				format = args[0].AsString()
 			}
-			return jinja.NewString(strftime(time.Now(), format)), nil
+			now := time.Now
+			if m.now != nil {
+				now = m.now
+			}
+			return jinja.NewString(strftime(now(), format)), nil
 		}),
 	}
 	if m.tok != nil {

@@ -79,6 +79,9 @@ func TestChatTemplatesMatchHF(t *testing.T) {
 	got, err = llava.RenderChat([]Message{userMsg("What is this?", img), {Role: RoleAssistant, Text: "A cat."}, userMsg("And this?", img)}, true)
 	require.NoError(t, err)
 	require.Equal(t, "USER: <image>\nWhat is this? ASSISTANT: A cat. USER: <image>\nAnd this? ASSISTANT:", got)
+	got, err = llava.RenderChat([]Message{{Role: RoleSystem, Text: "Be brief."}, userMsg("What are these?", img)}, true)
+	require.NoError(t, err)
+	require.Equal(t, "Be brief. USER: <image>\nWhat are these? ASSISTANT:", got)
 
 	mllama, err := Load(ctx, "testdata/mllama_tiny", WithoutTokenizer())
 	require.NoError(t, err)
@@ -89,6 +92,18 @@ func TestChatTemplatesMatchHF(t *testing.T) {
 	got, err = mllama.RenderChat([]Message{userMsg("If I had to write a haiku for this one, it would be: ", img)}, true)
 	require.NoError(t, err)
 	require.Equal(t, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>If I had to write a haiku for this one, it would be: <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", got)
+	got, err = mllama.RenderChat([]Message{userMsg("What is it?", img), {Role: RoleAssistant, Text: "A cat."}, userMsg("Sure?")}, true)
+	require.NoError(t, err)
+	require.Equal(t, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>What is it?<|eot_id|>"+
+		"<|start_header_id|>assistant<|end_header_id|>\n\nA cat.<|eot_id|>"+
+		"<|start_header_id|>user<|end_header_id|>\n\nSure?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", got)
+	// Text only: the system header with the knowledge cutoff and today's
+	// date (HF's strftime_now), then the system prompt.
+	mllama.now = func() time.Time { return time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC) }
+	got, err = mllama.RenderChat([]Message{{Role: RoleSystem, Text: " Be brief. "}, userMsg("Hi")}, true)
+	require.NoError(t, err)
+	require.Equal(t, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 05 Mar 2026\n\nBe brief.<|eot_id|>"+
+		"<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", got)
 	_, err = mllama.RenderChat([]Message{{Role: RoleSystem, Text: "Be brief."}, userMsg("Hi", img)}, true)
 	require.ErrorContains(t, err, "incompatible with system messages")
 	_, err = mllama.RenderChat([]Message{{Role: "tool", Text: "x"}}, true)
@@ -296,4 +311,31 @@ func TestStrftime(t *testing.T) {
 	require.Equal(t, "06 Jul 2024", strftime(at, "%d %b %Y"))
 	require.Equal(t, "2024-07-06 15:04:05 188 %q 100%", strftime(at, "%Y-%m-%d %H:%M:%S %j %q 100%%"))
 	require.Equal(t, "Saturday, July 24 03PM", strftime(at, "%A, %B %y %I%p"))
+}
+
+// A tokenizer given by path brings its own chat template
+// (tokenizer_config.json beside it), used when the model folder has none.
+func TestChatTemplateFromTokenizer(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{tokenizer.TokenizerJSON, tokenizer.TokenizerConfigJSON} {
+		data, err := os.ReadFile(filepath.Join("testdata", "tiny_tokenizer", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), data, 0o644))
+	}
+	cfg := `{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{{ bos_token }}{% for m in messages %}<{{ m['role'] }}>{% endfor %}"}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, tokenizer.TokenizerConfigJSON), []byte(cfg), 0o644))
+	m, err := Load(context.Background(), "testdata/llama_tiny", WithTokenizer(filepath.Join(dir, tokenizer.TokenizerJSON)))
+	require.NoError(t, err)
+	got, err := m.RenderChat([]Message{{Role: RoleSystem, Text: "s"}, userMsg("u")}, false)
+	require.NoError(t, err)
+	require.Equal(t, "<s><system><user>", got)
+	ids, err := m.EncodeChat(got)
+	require.NoError(t, err)
+	require.Equal(t, 1, ids[0], "BOS written by the template is not added twice")
+	require.NotEqual(t, 1, ids[1])
+
+	plain, err := Load(context.Background(), "testdata/llama_tiny", WithTokenizer("testdata/tiny_tokenizer/tokenizer.json"))
+	require.NoError(t, err)
+	_, err = plain.RenderChat([]Message{userMsg("u")}, true)
+	require.ErrorContains(t, err, "no chat template")
 }

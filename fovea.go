@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fovea-ml/fovea/decoder"
 	"github.com/fovea-ml/fovea/internal/backend"
@@ -131,6 +132,7 @@ type Model struct {
 	gen  *config.GenerationConfig
 	tok  *tokenizer.Tokenizer
 	chat *chatTemplate // nil when the folder has none and no built-in fits
+	now  func() time.Time
 	b    backend.Backend
 	aux  map[string][]byte // side files of the folder, written back by Save
 }
@@ -175,7 +177,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("fovea: %w", err)
 	}
 	releasePrepared(table)
-	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}, aux: readAuxFiles(dir, o.tokenizerPath)}
+	m := &Model{impl: a, cfg: cfg, gen: gen, b: backend.Eager{Prepared: table}, now: time.Now, aux: readAuxFiles(dir, o.tokenizerPath)}
 	if !o.noTokenizer {
 		if m.tok, err = loadTokenizer(dir, o.tokenizerPath); err != nil {
 			return nil, fmt.Errorf("fovea: %w", err)
@@ -184,7 +186,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Model, error) {
 			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 		}
 	}
-	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {
+	if m.chat, err = loadChatTemplate(dir, m.impl.kind(), m.tok); err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	return m, nil

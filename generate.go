@@ -88,7 +88,8 @@ type Result struct {
 	// GeneratedTokens is len(IDs).
 	GeneratedTokens int
 	// Prefill is the time from the call to the first token (tokenizing,
-	// image encoding and the prompt pass); Decode the time after it.
+	// image encoding and the prompt pass); Decode the time after it, to
+	// the end (including the time the caller's loop body takes).
 	Prefill, Decode time.Duration
 }
 
@@ -272,14 +273,13 @@ func (m *Model) run(ctx context.Context, req Request, sess *Session, yield func(
 
 // hasStopString reports whether text, whose last part is last, now
 // contains a stop string that ends inside last (earlier matches ended the
-// generation already).
+// generation already). Only the tail that such a match can touch is
+// searched, so the check costs O(len(last) + len(stop)) per token.
 func hasStopString(text, last string, stops []string) bool {
 	if last == "" {
 		return false
 	}
 	for _, s := range stops {
-		// Only the tail can hold a match that ends inside last: the search
-		// stays linear in the generated text overall.
 		tail := text[max(0, len(text)-len(last)-len(s)+1):]
 		if strings.Contains(tail, s) {
 			return true

@@ -67,7 +67,7 @@ func NewFromConfig(ctx context.Context, dir string, seed uint64, opts ...Option)
 			return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 		}
 	}
-	if m.chat, err = loadChatTemplate(dir, m.impl.kind()); err != nil {
+	if m.chat, err = loadChatTemplate(dir, m.impl.kind(), m.tok); err != nil {
 		return nil, fmt.Errorf("fovea: %s: %w", dir, err)
 	}
 	return m, nil

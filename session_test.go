@@ -2,6 +2,7 @@ package fovea
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"math"
 	"sync"
@@ -268,4 +269,26 @@ func TestMllamaSessionStrictChange(t *testing.T) {
 	require.Zero(t, res.CachedTokens, "another masking mode reuses nothing")
 	res, _ = sendMatchesFresh(t, m, s, userMsg("Sure?"), strict, 2)
 	require.Positive(t, res.CachedTokens, "the same mode reuses the cache again")
+}
+
+// VisionOutputs for Mllama: the tower's output and every local and global
+// hidden state, against HF's (MllamaVisionModel with output_hidden_states).
+func TestMllamaVisionOutputsGolden(t *testing.T) {
+	ctx := context.Background()
+	g := openGolden(t, "mllama_tiny")
+	m, err := Load(ctx, g.dir, WithoutTokenizer())
+	require.NoError(t, err)
+	px := mllamaGoldenPixels(t, g, "", false)
+	vo, err := m.VisionOutputs(ctx, px)
+	require.NoError(t, err)
+	require.Nil(t, vo.Pooled)
+	requireClose(t, "vision_output", g.f32(t, "vision_output"), vo.LastHidden)
+	require.Len(t, vo.Hidden, 7)
+	for i, h := range vo.Hidden {
+		want := g.f32(t, fmt.Sprintf("vision_hidden_states.%d", i))
+		requireClose(t, fmt.Sprintf("vision_hidden_states.%d", i), want, h.Reshape(want.Shape...))
+	}
+	feats, err := m.EncodeImages(ctx, px)
+	require.NoError(t, err)
+	requireClose(t, "cross_attention_states", g.f32(t, "cross_attention_states"), feats)
 }

@@ -1,7 +1,6 @@
 package decoder
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -219,15 +218,56 @@ func logprobs(raw []float32, tok, k int) (float32, []TokenLogprob) {
 	if k <= 0 {
 		return lp(tok), nil
 	}
-	idx := make([]int, len(raw))
-	for i := range idx {
-		idx[i] = i
+	top := topK(raw, min(k, len(raw)))
+	out := make([]TokenLogprob, len(top))
+	for i, id := range top {
+		out[i] = TokenLogprob{ID: id, Logprob: lp(id)}
 	}
-	k = min(k, len(raw))
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(raw[b], raw[a]) })
-	top := make([]TokenLogprob, k)
-	for i, id := range idx[:k] {
-		top[i] = TokenLogprob{ID: id, Logprob: lp(id)}
+	return lp(tok), out
+}
+
+// topK returns the ids of the k largest values, largest first (the lower
+// id first on ties), in O(V log k) with a min-heap of the best so far.
+func topK(vals []float32, k int) []int {
+	if k <= 0 {
+		return nil
 	}
-	return lp(tok), top
+	// worse reports whether id a ranks below id b.
+	worse := func(a, b int) bool { return vals[a] < vals[b] || vals[a] == vals[b] && a > b }
+	h := make([]int, 0, k) // min-heap: h[0] is the worst kept
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < len(h) && worse(h[l], h[m]) {
+				m = l
+			}
+			if r := l + 1; r < len(h) && worse(h[r], h[m]) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for id := range vals {
+		switch {
+		case len(h) < k:
+			h = append(h, id)
+			for i := len(h) - 1; i > 0 && worse(h[i], h[(i-1)/2]); i = (i - 1) / 2 {
+				h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
+			}
+		case worse(h[0], id):
+			h[0] = id
+			down(0)
+		}
+	}
+	slices.SortFunc(h, func(a, b int) int {
+		if worse(a, b) {
+			return 1
+		}
+		return -1
+	})
+	return h
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -156,4 +157,17 @@ func TestGeneratorGoldenStepsAndLogprobs(t *testing.T) {
 	}
 	require.Equal(t, FinishMaxTokens, gen.Finish())
 	require.Equal(t, g.GeneratedIDs, ids)
+}
+
+// topK against a full sort (the plain reference).
+func TestTopKMatchesSort(t *testing.T) {
+	vals := []float32{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9}
+	ref := make([]int, len(vals))
+	for i := range ref {
+		ref[i] = i
+	}
+	sort.SliceStable(ref, func(a, b int) bool { return vals[ref[a]] > vals[ref[b]] })
+	for k := 0; k <= len(vals); k++ {
+		require.Equal(t, ref[:k], append([]int{}, topK(vals, k)...), "k=%d", k)
+	}
 }

@@ -12,18 +12,19 @@ import (
 
 // GGUF metadata keys of the tokenizer.
 const (
-	ggufModel     = "tokenizer.ggml.model"
-	ggufPre       = "tokenizer.ggml.pre"
-	ggufTokens    = "tokenizer.ggml.tokens"
-	ggufScores    = "tokenizer.ggml.scores"
-	ggufTypes     = "tokenizer.ggml.token_type"
-	ggufMerges    = "tokenizer.ggml.merges"
-	ggufBOS       = "tokenizer.ggml.bos_token_id"
-	ggufEOS       = "tokenizer.ggml.eos_token_id"
-	ggufUNK       = "tokenizer.ggml.unknown_token_id"
-	ggufAddBOS    = "tokenizer.ggml.add_bos_token"
-	ggufAddEOS    = "tokenizer.ggml.add_eos_token"
-	ggufAddPrefix = "tokenizer.ggml.add_space_prefix"
+	ggufModel        = "tokenizer.ggml.model"
+	ggufPre          = "tokenizer.ggml.pre"
+	ggufTokens       = "tokenizer.ggml.tokens"
+	ggufScores       = "tokenizer.ggml.scores"
+	ggufTypes        = "tokenizer.ggml.token_type"
+	ggufMerges       = "tokenizer.ggml.merges"
+	ggufBOS          = "tokenizer.ggml.bos_token_id"
+	ggufEOS          = "tokenizer.ggml.eos_token_id"
+	ggufUNK          = "tokenizer.ggml.unknown_token_id"
+	ggufAddBOS       = "tokenizer.ggml.add_bos_token"
+	ggufAddEOS       = "tokenizer.ggml.add_eos_token"
+	ggufAddPrefix    = "tokenizer.ggml.add_space_prefix"
+	ggufChatTemplate = "tokenizer.chat_template"
 )
 
 // LoadGGUF reads the tokenizer stored in a GGUF file's metadata.
@@ -36,6 +37,7 @@ func LoadGGUF(path string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
 	}
+	t.chatTemplate, _ = chatTemplateFromGGUF(g)
 	return t, nil
 }
 
@@ -229,3 +231,9 @@ func mergesFromScores(tokens []string, scores []float32, types []TokenType, ids 
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// chatTemplateFromGGUF returns the Jinja chat template stored in a GGUF, if any.
+func chatTemplateFromGGUF(g *gguf.File) (string, bool) {
+	s, err := g.String(ggufChatTemplate)
+	return s, err == nil
+}

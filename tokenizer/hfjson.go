@@ -445,6 +445,7 @@ func (t *Tokenizer) jsonConfig(data []byte) error {
 	if c.AddEOS != nil {
 		t.addEOS = *c.AddEOS
 	}
+	_ = json.Unmarshal(c.ChatTemplate, &t.chatTemplate) // a string; HF's list of named templates is read by package fovea
 	return nil
 }
 

@@ -77,3 +77,8 @@ func validText(b []byte) string {
 	}
 	return string(out)
 }
+
+// StoredChatTemplate returns the Jinja chat template stored with the vocabulary:
+// a GGUF file's tokenizer.chat_template or the chat_template string of the
+// tokenizer_config.json read beside a tokenizer.json ("" when none).
+func (t *Tokenizer) StoredChatTemplate() string { return t.chatTemplate }

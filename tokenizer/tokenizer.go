@@ -84,6 +84,8 @@ type Tokenizer struct {
 	bos, eos, unk  int
 	addBOS, addEOS bool
 
+	chatTemplate string // Jinja chat template stored with the vocabulary ("" when none)
+
 	addPrefixSpace    bool // SentencePiece: prepend '▁' to each text segment; ByteLevel: prepend ' '
 	ignoreMerges      bool // a pre-token that is itself a token is emitted whole (Llama-3)
 	byteFallback      bool

@@ -24,7 +24,6 @@ import (
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/decoder"
-	"github.com/fovea-ml/fovea/vision"
 )
 
 func main() {
@@ -64,7 +63,7 @@ func run(ctx context.Context, out io.Writer, dir, imageList, prompt, idList stri
 	}
 	var imgs []image.Image
 	for _, path := range splitList(imageList) {
-		img, err := vision.LoadImage(path)
+		img, err := fovea.LoadImage(path)
 		if err != nil {
 			return err
 		}
@@ -76,7 +75,8 @@ func run(ctx context.Context, out io.Writer, dir, imageList, prompt, idList stri
 		}
 		return ask(ctx, out, m, imgs, asks, opts)
 	}
-	req := fovea.Request{Prompt: prompt, Images: imgs, Options: opts}
+	// -temperature 0 is greedy even when generation_config.json samples.
+	req := fovea.Request{Prompt: prompt, Images: imgs, Options: opts, Greedy: opts.Temperature == 0}
 	switch {
 	case idList != "":
 		if req.IDs, err = parseIDs(idList); err != nil {

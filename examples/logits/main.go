@@ -203,7 +203,7 @@ func runText(ctx context.Context, m *fovea.Model, in *inputs, generate int) ([]f
 		return entries, nil
 	}
 	var gen []int64
-	req := fovea.Request{IDs: in.ids, Pixels: in.pixels, Options: decoder.GenerateOptions{MaxNewTokens: generate}}
+	req := fovea.Request{IDs: in.ids, Pixels: in.pixels, Options: decoder.GenerateOptions{MaxNewTokens: generate}, Greedy: true}
 	for tok, err := range m.Generate(ctx, req) {
 		if err != nil {
 			return nil, err
