@@ -38,21 +38,9 @@ func runEval(ctx context.Context, out io.Writer, jsonl, modelDir string, maxNew 
 	enc.SetEscapeHTML(false)
 	var sc score
 	for _, r := range rows {
-		q, err := r.Question()
+		_, got, err := answerRow(ctx, m, jsonl, r, maxNew)
 		if err != nil {
 			return err
-		}
-		var imgs []image.Image
-		if r.Image != "" {
-			img, err := fovea.LoadImage(filepath.Join(filepath.Dir(jsonl), filepath.FromSlash(r.Image)))
-			if err != nil {
-				return fmt.Errorf("row %q: %w", r.ID, err)
-			}
-			imgs = append(imgs, img)
-		}
-		got, err := answer(ctx, m, imgs, q, maxNew)
-		if err != nil {
-			return fmt.Errorf("row %q: %w", r.ID, err)
 		}
 		if err := enc.Encode(evalLine{ID: r.ID, Answer: got}); err != nil {
 			return err
@@ -65,6 +53,27 @@ func runEval(ctx context.Context, out io.Writer, jsonl, modelDir string, maxNew 
 		_, err = fmt.Fprintf(out, "accuracy: %s\n", sc)
 	}
 	return err
+}
+
+// answerRow answers one row of the LLaVA file jsonl: its human turn, with
+// its image (a path relative to the file) when it has one. It returns the
+// question and the answer.
+func answerRow(ctx context.Context, m *fovea.Model, jsonl string, r shapes.Row, maxNew int) (q, got string, err error) {
+	if q, err = r.Question(); err != nil {
+		return "", "", err
+	}
+	var imgs []image.Image
+	if r.Image != "" {
+		img, err := fovea.LoadImage(filepath.Join(filepath.Dir(jsonl), filepath.FromSlash(r.Image)))
+		if err != nil {
+			return "", "", fmt.Errorf("row %q: %w", r.ID, err)
+		}
+		imgs = append(imgs, img)
+	}
+	if got, err = answer(ctx, m, imgs, q, maxNew); err != nil {
+		return "", "", fmt.Errorf("row %q: %w", r.ID, err)
+	}
+	return q, got, nil
 }
 
 // score counts exact matches.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,21 +53,9 @@ func evaluateHeldOut(ctx context.Context, log io.Writer, m *fovea.Model, jsonl, 
 		kinds[k] = &score{}
 	}
 	for _, r := range rows {
-		q, err := r.Question()
+		q, got, err := answerRow(ctx, m, jsonl, r, maxNew)
 		if err != nil {
 			return err
-		}
-		var imgs []image.Image
-		if r.Image != "" {
-			img, err := fovea.LoadImage(filepath.Join(filepath.Dir(jsonl), filepath.FromSlash(r.Image)))
-			if err != nil {
-				return fmt.Errorf("row %q: %w", r.ID, err)
-			}
-			imgs = append(imgs, img)
-		}
-		got, err := answer(ctx, m, imgs, q, maxNew)
-		if err != nil {
-			return fmt.Errorf("row %q: %w", r.ID, err)
 		}
 		if err := enc.Encode(evalLine{ID: r.ID, Answer: got}); err != nil {
 			return err
