@@ -34,8 +34,8 @@ const (
 )
 
 // DefaultMaxNewTokens is used when a Request sets no MaxNewTokens and the
-// generation config names none.
-const DefaultMaxNewTokens = 128
+// generation config names none (decoder.OptionsFromGeneration).
+const DefaultMaxNewTokens = decoder.DefaultMaxNewTokens
 
 // Pixels is preprocessed image input, as the model folder's image
 // processor makes it (PreprocessImages), or image features already

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fovea-ml/fovea/decoder"
-	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/tokenizer"
 )
 
@@ -353,40 +352,37 @@ func (m *Model) promptIDs(req Request) ([]int, error) {
 }
 
 // withDefaults fills the options req leaves zero from generation_config
-// (then the text config), as HF's generate merges its GenerationConfig.
+// (decoder.OptionsFromGeneration, the one mapping), then the text config.
 func (m *Model) withDefaults(req Request, dec *decoder.Model, promptLen int) decoder.GenerateOptions {
 	o := req.Options
-	g := m.gen
+	var g decoder.GenerateOptions
+	if m.gen != nil {
+		g = decoder.OptionsFromGeneration(m.gen, promptLen)
+	} else {
+		g = decoder.GenerateOptions{MaxNewTokens: DefaultMaxNewTokens}
+	}
 	if o.MaxNewTokens == 0 {
-		o.MaxNewTokens = DefaultMaxNewTokens
-		if g != nil && g.MaxNewTokens != nil && *g.MaxNewTokens > 0 {
-			o.MaxNewTokens = *g.MaxNewTokens
-		} else if g != nil && g.MaxLength > promptLen && g.MaxLength != config.DefaultGeneration().MaxLength {
-			o.MaxNewTokens = g.MaxLength - promptLen // max_length counts the prompt
-		}
+		o.MaxNewTokens = g.MaxNewTokens
 	}
 	switch {
 	case req.NoStopTokens:
 		o.StopTokens = nil
 	case len(o.StopTokens) > 0:
-	case g != nil && len(g.EOSTokenID) > 0:
-		o.StopTokens = append([]int(nil), g.EOSTokenID...)
+	case len(g.StopTokens) > 0:
+		o.StopTokens = g.StopTokens
 	default:
 		o.StopTokens = append([]int(nil), dec.Config().EOSTokenID...)
 	}
-	if g == nil {
-		return o
+	if o.RepetitionPenalty == 0 {
+		o.RepetitionPenalty = g.RepetitionPenalty
 	}
-	if o.RepetitionPenalty == 0 && g.RepetitionPenalty > 0 {
-		o.RepetitionPenalty = float32(g.RepetitionPenalty)
-	}
-	if o.Temperature == 0 && !req.Greedy && g.DoSample && g.Temperature > 0 {
-		o.Temperature = float32(g.Temperature)
+	if o.Temperature == 0 && !req.Greedy && g.Temperature > 0 {
+		o.Temperature = g.Temperature
 		if o.TopK == 0 {
 			o.TopK = g.TopK
 		}
 		if o.TopP == 0 {
-			o.TopP = float32(g.TopP)
+			o.TopP = g.TopP
 		}
 	}
 	return o

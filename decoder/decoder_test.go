@@ -338,16 +338,23 @@ func TestTiedEmbeddings(t *testing.T) {
 }
 
 // TestOptionsFromGeneration: llama_tiny's generation_config (HF defaults:
-// max_length 20, greedy, eos 2) and a sampling config.
+// max_length 20, greedy, eos 2: the default max_length is not a setting),
+// an explicit max_length that counts the prompt, and a sampling config.
 func TestOptionsFromGeneration(t *testing.T) {
 	gen, err := config.LoadGeneration(llamaTinyDir)
 	require.NoError(t, err)
 	require.NotNil(t, gen)
 	o := OptionsFromGeneration(gen, 12)
-	require.Equal(t, 8, o.MaxNewTokens)
+	require.Equal(t, DefaultMaxNewTokens, o.MaxNewTokens)
 	require.Equal(t, []int{2}, o.StopTokens)
 	require.Zero(t, o.Temperature)
 	require.NoError(t, o.Validate())
+
+	long := *gen
+	long.MaxLength = 50
+	require.Equal(t, 38, OptionsFromGeneration(&long, 12).MaxNewTokens)
+	require.Equal(t, DefaultMaxNewTokens, OptionsFromGeneration(&long, 60).MaxNewTokens,
+		"a prompt past max_length falls back to the default, not to a negative length")
 
 	n := 5
 	s := &config.GenerationConfig{DoSample: true, Temperature: 0.6, TopK: 40, TopP: 0.9,

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"math"
 
+	"github.com/fovea-ml/fovea/internal/config"
 	"github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -151,19 +152,34 @@ func (m *Model) Greedy(ctx context.Context, b Backend, st *State, prefill Value,
 	return out, nil
 }
 
-// OptionsFromGeneration maps an HF generation_config to GenerateOptions:
-// eos_token_id becomes StopTokens, repetition_penalty always applies, and
-// temperature / top_k / top_p only when do_sample (else greedy). Without
-// max_new_tokens, HF's max_length (which counts the prompt of promptLen
-// tokens) sets MaxNewTokens, which may come out ≤ 0 (Validate rejects it).
+// DefaultMaxNewTokens is the generation length when neither the caller nor
+// generation_config.json sets one (HF's default max_length of 20, which
+// counts the prompt, is not taken as a setting: a 600-token LLaVA prompt
+// would otherwise be refused).
+const DefaultMaxNewTokens = 128
+
+// OptionsFromGeneration maps an HF generation_config to GenerateOptions, as
+// HF's generate merges it; it is the one mapping, used by the root
+// package's Generate for the fields a request leaves zero:
+//   - MaxNewTokens: max_new_tokens; else max_length − promptLen when
+//     max_length was set (differs from HF's default 20) and exceeds the
+//     prompt; else DefaultMaxNewTokens;
+//   - StopTokens: eos_token_id;
+//   - RepetitionPenalty: repetition_penalty (0 when unset);
+//   - Temperature, TopK, TopP: only when do_sample (else greedy).
 func OptionsFromGeneration(g *GenerationConfig, promptLen int) GenerateOptions {
 	o := GenerateOptions{
-		StopTokens:        append([]int(nil), g.EOSTokenID...),
-		RepetitionPenalty: float32(g.RepetitionPenalty),
-		MaxNewTokens:      g.MaxLength - promptLen,
+		StopTokens:   append([]int(nil), g.EOSTokenID...),
+		MaxNewTokens: DefaultMaxNewTokens,
 	}
-	if g.MaxNewTokens != nil {
+	switch {
+	case g.MaxNewTokens != nil && *g.MaxNewTokens > 0:
 		o.MaxNewTokens = *g.MaxNewTokens
+	case g.MaxLength > promptLen && g.MaxLength != config.DefaultGeneration().MaxLength:
+		o.MaxNewTokens = g.MaxLength - promptLen // max_length counts the prompt
+	}
+	if g.RepetitionPenalty > 0 {
+		o.RepetitionPenalty = float32(g.RepetitionPenalty)
 	}
 	if g.DoSample && g.Temperature > 0 {
 		o.Temperature = float32(g.Temperature)
