@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -92,12 +93,18 @@ func WithExtraFile(name string, write func(path string) error) SaveOption {
 // tokenizer files; a trained byte-level tokenizer without a file is
 // written as tokenizer.json).
 //
-// The folder is written atomically: everything goes into a temporary
-// folder next to dir, each file is fsynced, and the folder is renamed to
-// dir (an existing dir is first renamed aside, then removed), so readers
-// see the old folder or the new one, never a partial one; between the two
-// renames dir is briefly absent, and a crash there leaves the old folder
-// next to dir as ".<name>.old-*". A model loaded with Q8_0 cannot be saved
+// Everything is first written into a temporary folder next to dir and
+// each file fsynced. When dir is new, or holds only model files (the files
+// Save writes, the shards and index of a sharded checkpoint, and the side
+// files Load reads), the folder is renamed to dir (an existing dir is
+// first renamed aside, then removed), so readers see the old folder or the
+// new one, never a partial one; between the two renames dir is briefly
+// absent, and a crash there leaves the old folder next to dir as
+// ".<name>.old-*". When dir also holds other files (a dataset, notes, a
+// project), nothing of them is touched: the new files replace the old ones
+// one by one, each atomically (config.json last), and the model files of
+// an earlier save that this one does not write (stale shards, an index, a
+// tokenizer.model) are removed. A model loaded with Q8_0 cannot be saved
 // (its float32 weights are gone); one loaded with the default F32 is
 // saved from its packed copy, exactly.
 func (m *Model) Save(ctx context.Context, dir string, opts ...SaveOption) error {
@@ -152,11 +159,106 @@ func (m *Model) Save(ctx context.Context, dir string, opts ...SaveOption) error 
 	if err := syncPath(tmp); err != nil {
 		return fmt.Errorf("fovea: save %s: %w", dir, err)
 	}
-	if err := publishDir(tmp, dir); err != nil {
+	foreign, err := foreignEntries(dir, tmp)
+	if err != nil {
+		return fmt.Errorf("fovea: save %s: %w", dir, err)
+	}
+	publish := publishDir
+	if foreign {
+		publish = publishFiles
+	}
+	if err := publish(tmp, dir); err != nil {
 		return fmt.Errorf("fovea: save %s: %w", dir, err)
 	}
 	published = true
 	return nil
+}
+
+// isModelFile reports whether name is a file of an HF model folder that
+// Save writes or Load reads: the weights (one file or shards and their
+// index) and the side files.
+func isModelFile(name string) bool {
+	if name == WeightsFile || name == safetensors.IndexFileName {
+		return true
+	}
+	if ok, _ := filepath.Match("model-*-of-*.safetensors", name); ok {
+		return true
+	}
+	for _, a := range auxFiles() {
+		if name == a {
+			return true
+		}
+	}
+	return false
+}
+
+// foreignEntries reports whether dir holds an entry that is neither a
+// model file nor one of the files just written into tmp (a trainer's
+// state file, say): such a folder is updated file by file, never replaced.
+// A missing dir holds nothing.
+func foreignEntries(dir, tmp string) (bool, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		if isModelFile(e.Name()) {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(tmp, e.Name())); err == nil {
+			continue
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// publishFiles moves the finished files of tmp into dir one by one (each
+// rename atomic; config.json last, so a reader sees the old config until
+// the weights it describes are in place), removes the model files of an
+// earlier save that tmp does not hold, and removes tmp. Every other entry
+// of dir is left as it was.
+func publishFiles(tmp, dir string) error {
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return err
+	}
+	written := map[string]bool{}
+	var last []string
+	for _, e := range ents {
+		written[e.Name()] = true
+		if e.Name() == config.ConfigFile {
+			last = append(last, e.Name())
+			continue
+		}
+		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	old, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range old {
+		if !e.Type().IsRegular() || written[e.Name()] || !isModelFile(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	for _, name := range last {
+		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	if err := syncPath(dir); err != nil {
+		return err
+	}
+	return os.Remove(tmp)
 }
 
 // weightEntries lists every weight as an F32 safetensors entry under its

@@ -103,8 +103,9 @@ func TestSaveGoldenRoundTrip(t *testing.T) {
 	}
 }
 
-// TestSaveReplacesAtomically: saving over an existing folder leaves the
-// new folder and no temporary folders behind; a Q8_0 model refuses.
+// TestSaveReplacesAtomically: saving over a folder of model files replaces
+// it whole (a stale shard of an earlier save is gone) and leaves no
+// temporary folders behind; a Q8_0 model refuses.
 func TestSaveReplacesAtomically(t *testing.T) {
 	ctx := context.Background()
 	m, err := Load(ctx, filepath.Join("testdata", "llama_tiny"), WithoutTokenizer())
@@ -112,17 +113,26 @@ func TestSaveReplacesAtomically(t *testing.T) {
 	parent := t.TempDir()
 	out := filepath.Join(parent, "m")
 	require.NoError(t, os.MkdirAll(out, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(out, "stale.txt"), []byte("old"), 0o644))
+	stale := filepath.Join(out, "model-00001-of-00002.safetensors")
+	require.NoError(t, os.WriteFile(stale, []byte("old"), 0o644))
 	require.NoError(t, m.Save(ctx, out, WithExtraFile("extra.json", func(p string) error {
 		return os.WriteFile(p, []byte("{}"), 0o644)
 	})))
-	_, err = os.Stat(filepath.Join(out, "stale.txt"))
+	_, err = os.Stat(stale)
 	require.True(t, os.IsNotExist(err), "the old folder must be replaced")
 	_, err = os.Stat(filepath.Join(out, "extra.json"))
 	require.NoError(t, err)
 	entries, err := os.ReadDir(parent)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "no temporary folders left: %v", entries)
+	// A second save over it (the extra file is one it writes again) is
+	// still a whole-folder replace.
+	require.NoError(t, m.Save(ctx, out, WithExtraFile("extra.json", func(p string) error {
+		return os.WriteFile(p, []byte("{\"v\":2}"), 0o644)
+	})))
+	b, err := os.ReadFile(filepath.Join(out, "extra.json"))
+	require.NoError(t, err)
+	require.Equal(t, `{"v":2}`, string(b))
 
 	require.ErrorContains(t, m.Save(ctx, out, WithExtraFile("../x", func(string) error { return nil })), "plain file name")
 
@@ -132,6 +142,47 @@ func TestSaveReplacesAtomically(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	require.ErrorIs(t, m.Save(cancelled, filepath.Join(parent, "c")), context.Canceled)
+}
+
+// TestSaveKeepsOtherFiles: saving into a folder that also holds a
+// dataset and notes (Save(ctx, ".") from a project, say) touches none of
+// them: the model files are replaced one by one, the stale ones of an
+// earlier sharded save are removed, and the folder loads as the model.
+func TestSaveKeepsOtherFiles(t *testing.T) {
+	ctx := context.Background()
+	m, err := Load(ctx, filepath.Join("testdata", "llama_tiny"), WithoutTokenizer())
+	require.NoError(t, err)
+	out := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "data"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "data", "train.jsonl"), []byte("{}\n"), 0o644))
+	for _, stale := range []string{"model-00001-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.model"} {
+		require.NoError(t, os.WriteFile(filepath.Join(out, stale), []byte("old"), 0o644))
+	}
+	require.NoError(t, m.Save(ctx, out))
+
+	for name, want := range map[string]string{"notes.txt": "mine", filepath.Join("data", "train.jsonl"): "{}\n"} {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err, name)
+		require.Equal(t, want, string(b), name)
+	}
+	for _, stale := range []string{"model-00001-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.model"} {
+		_, err := os.Stat(filepath.Join(out, stale))
+		require.True(t, os.IsNotExist(err), "stale model file %s must be removed", stale)
+	}
+	parentEntries, err := os.ReadDir(filepath.Dir(out))
+	require.NoError(t, err)
+	for _, e := range parentEntries {
+		require.NotContains(t, e.Name(), ".tmp-", "temporary folder left behind")
+	}
+	r, err := Load(ctx, out, WithoutTokenizer())
+	require.NoError(t, err)
+	ids := []int{1, 5, 9}
+	a, err := m.Logits(ctx, ids, nil)
+	require.NoError(t, err)
+	b, err := r.Logits(ctx, ids, nil)
+	require.NoError(t, err)
+	require.Equal(t, a.Data, b.Data)
 }
 
 // TestSaveWritesLegacyLLaVANames: a LLaVA folder in the newer HF layout
