@@ -74,7 +74,9 @@ type report struct {
 	notes   []string
 }
 
-func (r *report) note(format string, args ...any) { r.notes = append(r.notes, fmt.Sprintf(format, args...)) }
+func (r *report) note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
 
 // measure runs every measurement on the two folders of f.
 func measure(ctx context.Context, f flags) (*report, error) {
