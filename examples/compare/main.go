@@ -92,7 +92,7 @@ const (
 	defaultQuestion    = "How many shapes are there?"
 	defaultReps        = 5
 	defaultBatch       = 8
-	defaultSteps       = 3
+	defaultSteps       = 10
 	defaultMaxNewToken = 48 // the longest shapes caption is about 30 tokens
 )
 

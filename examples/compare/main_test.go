@@ -91,6 +91,12 @@ func mllamaTextLLM(t *testing.T, src string) string {
 
 // table runs compare and returns its rows by label, and the notes.
 func table(t *testing.T, f flags) (map[string][2]string, string) {
+	rows, _, notes := tableRows(t, f)
+	return rows, notes
+}
+
+// tableRows is table with the labels in order.
+func tableRows(t *testing.T, f flags) (map[string][2]string, []string, string) {
 	t.Helper()
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), &out, f))
@@ -101,6 +107,7 @@ func table(t *testing.T, f flags) (map[string][2]string, string) {
 	require.Equal(t, "|  | unified embedding (LLaVA) | cross-attention (Mllama) |", lines[0])
 	require.Equal(t, "| --- | --- | --- |", lines[1])
 	rows := map[string][2]string{}
+	var order []string
 	cell := regexp.MustCompile(`^\| (.+?) \| (.+?) \| (.+?) \|$`)
 	for _, l := range lines[2:] {
 		m := cell.FindStringSubmatch(strings.ReplaceAll(l, `\|`, "¦"))
@@ -109,8 +116,31 @@ func table(t *testing.T, f flags) (map[string][2]string, string) {
 		_, dup := rows[label]
 		require.False(t, dup, "row %q twice", label)
 		rows[label] = [2]string{strings.ReplaceAll(m[2], "¦", "|"), strings.ReplaceAll(m[3], "¦", "|")}
+		order = append(order, label)
 	}
-	return rows, notes
+	return rows, order, notes
+}
+
+// rowCount is the row count in an accuracy row's label.
+var rowCount = regexp.MustCompile(` \(\d+\)$`)
+
+// readmeLabels are the row labels of the compare table in the top-level
+// README, without the row counts of the accuracy rows.
+func readmeLabels(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(raw), "\n|  | unified embedding (LLaVA) | cross-attention (Mllama) |\n| --- | --- | --- |\n")
+	require.True(t, ok, "README has the compare table")
+	var labels []string
+	for _, l := range strings.Split(after, "\n") {
+		if !strings.HasPrefix(l, "| ") {
+			break
+		}
+		label, _, _ := strings.Cut(strings.ReplaceAll(l[2:], `\|`, "¦"), " | ")
+		labels = append(labels, rowCount.ReplaceAllString(strings.ReplaceAll(label, "¦", "|"), ""))
+	}
+	return labels
 }
 
 // leadingInt is the number a cell starts with (thousands separators allowed).
@@ -157,7 +187,12 @@ func safetensorsSize(t *testing.T, dir, prefix string) int {
 func TestShippedModels(t *testing.T) {
 	f := shipped()
 	f.mllamaText = mllamaTextLLM(t, f.mllama)
-	rows, notes := table(t, f)
+	rows, order, notes := tableRows(t, f)
+	// The README carries the table as compare prints it.
+	for i := range order {
+		order[i] = rowCount.ReplaceAllString(order[i], "")
+	}
+	require.Equal(t, order, readmeLabels(t), "README's compare table has compare's rows")
 
 	labels := []string{
 		"parameters, whole model", "parameters, language model", "parameters, text-pretrained LLM",
