@@ -310,13 +310,22 @@ var stageRecipes = [nStyles][2]train.Stage{
 // training runs one warm-up and f.steps timed optimizer steps of each
 // stage on a fresh training copy of each model, with one batch of rows
 // that all ask the same question (so every step is one graph bucket and,
-// after the first, every image's frozen features are cached): the time
-// per row of the best step, and train's count of the parameters trained.
+// after the first, every image's frozen features are cached). The stages
+// take their steps in turn, one step each per round, so that a change in
+// the machine's load touches them alike. It reports the time per row of
+// each stage's best step and train's count of the parameters trained.
 func (r *report) training(ctx context.Context, work string, rows []heldRow) error {
 	data, err := sameQuestionRows(work, r.f.heldout, rows, r.f.batch)
 	if err != nil {
 		return err
 	}
+	type run struct {
+		style, stage int
+		tr           *train.Trainer
+		best         time.Duration
+		sum          *train.Summary
+	}
+	var runs []*run
 	for s := range nStyles {
 		for i, st := range stageRecipes[s] {
 			if st.Name == "" {
@@ -334,19 +343,26 @@ func (r *report) training(ctx context.Context, work string, rows []heldRow) erro
 			if err != nil {
 				return fmt.Errorf("%s, %s: %w", styleNames[s], st.Name, err)
 			}
-			best := time.Duration(math.MaxInt64)
+			ru := &run{style: s, stage: i, tr: tr, best: time.Duration(math.MaxInt64)}
 			tr.OnStep = func(info train.StepInfo) {
-				if info.Step > 1 {
-					best = min(best, info.Elapsed)
+				if info.Step > 1 { // step 1 compiles the graph and caches the features
+					ru.best = min(ru.best, info.Elapsed)
 				}
 			}
-			sum, err := tr.Run(ctx, 0)
-			if err != nil {
-				return fmt.Errorf("%s, %s: %w", styleNames[s], st.Name, err)
-			}
-			r.cols[s].trained[i] = sum.Trained
-			r.cols[s].stageMs[i] = float64(best.Microseconds()) / 1000 / float64(r.f.batch)
+			runs = append(runs, ru)
 		}
+	}
+	for step := 1; step <= 1+r.f.steps; step++ {
+		for _, ru := range runs {
+			if ru.sum, err = ru.tr.Run(ctx, step); err != nil {
+				return fmt.Errorf("%s, %s: %w", styleNames[ru.style], stageRecipes[ru.style][ru.stage].Name, err)
+			}
+		}
+	}
+	for _, ru := range runs {
+		c := r.cols[ru.style]
+		c.trained[ru.stage] = ru.sum.Trained
+		c.stageMs[ru.stage] = float64(ru.best.Microseconds()) / 1000 / float64(r.f.batch)
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func (r *report) table() string {
 	fmt.Fprintf(&b, "- models: %s (unified), %s (cross); held-out: %d rows of %s\n", u.dir, x.dir, r.heldout, r.f.heldout)
 	fmt.Fprintf(&b, "- context: the positions the decoder runs for %q with the images (in brackets the image positions among them; a cross-attention model's image states are the keys and values of its cross-attention layers, outside the context); prefill: from the call to the first token, image encoding included (from image features: EncodeImages' output passed in, the language model alone), best of %d runs, the two models in turn\n",
 		r.f.question, r.f.reps)
-	fmt.Fprintf(&b, "- training: %d rows of one question per step, the best of %d steps after one warm-up step, divided by the rows; trained parameters as train counts them\n",
+	fmt.Fprintf(&b, "- training: %d rows of one question per step, the best of %d steps after one warm-up step (the stages step in turn), divided by the rows; trained parameters as train counts them\n",
 		r.f.batch, r.f.steps)
 	textNote := "- text-only: the held-out questions and answers without images"
 	if c := max(u.textPrompts, x.textPrompts); c > 0 {
