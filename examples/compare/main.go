@@ -90,9 +90,9 @@ const (
 	defaultHeldout     = "testdata/shapes-heldout/heldout.jsonl"
 	defaultImage       = "testdata/shapes-llava/sample-0.png"
 	defaultQuestion    = "How many shapes are there?"
-	defaultReps        = 5
+	defaultReps        = 20
 	defaultBatch       = 8
-	defaultSteps       = 10
+	defaultSteps       = 20
 	defaultMaxNewToken = 48 // the longest shapes caption is about 30 tokens
 )
 
