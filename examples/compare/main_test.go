@@ -180,6 +180,28 @@ func safetensorsSize(t *testing.T, dir, prefix string) int {
 	return n
 }
 
+// patches is the patch count of one image (one tile) from a folder's
+// config.json vision_config.
+func patches(t *testing.T, dir string, tiles bool) int {
+	t.Helper()
+	var cfg struct {
+		Vision struct {
+			ImageSize int `json:"image_size"`
+			PatchSize int `json:"patch_size"`
+			MaxTiles  int `json:"max_num_tiles"`
+		} `json:"vision_config"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &cfg))
+	require.Positive(t, cfg.Vision.PatchSize)
+	if tiles {
+		require.Equal(t, 1, cfg.Vision.MaxTiles, "one tile per image")
+	}
+	g := cfg.Vision.ImageSize / cfg.Vision.PatchSize
+	return g * g
+}
+
 // The table on the shipped models: every row, the context growth per
 // image of each style, parameters that agree with the checkpoints, sane
 // times and accuracies, and the text-only rows: the cross model equals its
@@ -223,10 +245,12 @@ func TestShippedModels(t *testing.T) {
 		require.True(t, found, "accuracy row of %s", k.name)
 	}
 
-	// Context: unified grows by its 9 image positions per image (and the
-	// template's newline after each <image>); cross by the one <|image|>
-	// token per image, its 10 image states (9 patches + CLS) per image
-	// going to the cross-attention layers.
+	// Context: unified grows by its image positions per image (9: a 3 × 3
+	// patch grid) and the template's newline after each <image>; cross by
+	// the one <|image|> token per image, its image states (patches + CLS
+	// per tile) going to the cross-attention layers.
+	patchesU := patches(t, f.llava, false)
+	statesX := patches(t, f.mllama, true) + 1
 	ctxRe := regexp.MustCompile(`^(\d+) \((\d+) image\)$`)
 	crossRe := regexp.MustCompile(`^(\d+) \(\+ (\d+) image states\)$`)
 	var u1, x1 int
@@ -243,10 +267,10 @@ func TestShippedModels(t *testing.T) {
 		if n == 1 {
 			u1, x1 = ut, xt
 		}
-		require.Equal(t, 9*n, ui, l)
-		require.Equal(t, u1+10*(n-1), ut, l)
+		require.Equal(t, patchesU*n, ui, l)
+		require.Equal(t, u1+(patchesU+1)*(n-1), ut, l)
 		require.Equal(t, x1+(n-1), xt, l)
-		require.Equal(t, 10*n, xs, l)
+		require.Equal(t, statesX*n, xs, l)
 		positive(t, rows[fmt.Sprintf("prefill, %s (ms)", images(n))][unified])
 		positive(t, rows[fmt.Sprintf("prefill, %s (ms)", images(n))][cross])
 	}
