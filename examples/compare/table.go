@@ -177,6 +177,9 @@ func (c *column) added() string {
 	if rest != 0 {
 		parts = append(parts, "other "+count(rest))
 	}
+	if len(parts) == 1 { // one part: its name alone
+		return s + " (" + strings.TrimSuffix(parts[0], " "+s) + ")"
+	}
 	return s + " (" + strings.Join(parts, " + ") + ")"
 }
 
