@@ -17,31 +17,37 @@ import (
 	"github.com/fovea-ml/fovea/decoder"
 )
 
-// Describe an image: a streamed reply, then why it stopped and how fast.
+// Describe an image: the shapes LLaVA model that examples/shapes trained
+// answers about a held-out image, streamed; then why it stopped and the
+// token counts.
 func Example_describe() {
 	ctx := context.Background()
-	m, err := fovea.Load(ctx, "testdata/llava_tiny", fovea.WithTokenizer("testdata/tiny_tokenizer/tokenizer.json"))
+	m, err := fovea.Load(ctx, "testdata/shapes-llava")
 	if err != nil {
 		log.Fatal(err)
 	}
-	img, err := fovea.LoadImage("testdata/llava_tiny/image.png")
+	img, err := fovea.LoadImage("testdata/shapes-llava/sample-0.png")
 	if err != nil {
 		log.Fatal(err)
 	}
 	stream := m.Stream(ctx, fovea.Request{
-		Messages: []fovea.Message{{Role: fovea.RoleUser, Text: "What is in the picture?", Images: []image.Image{img}}},
-		Options:  decoder.GenerateOptions{MaxNewTokens: 8},
+		Messages:          []fovea.Message{{Role: fovea.RoleUser, Text: "Describe the image.", Images: []image.Image{img}}},
+		Options:           decoder.GenerateOptions{MaxNewTokens: 48},
+		SkipSpecialTokens: true,
 	})
 	var reply strings.Builder
 	for tok := range stream.Tokens() {
-		reply.WriteString(tok.Text) // print it as it comes
+		reply.WriteString(tok.Text) // or print it as it comes
 	}
 	res, err := stream.Result()
 	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println(strings.TrimSpace(reply.String()))
 	fmt.Println(res.Finish, res.PromptTokens, res.GeneratedTokens, res.DecodeTokensPerSecond() > 0)
-	// Output: max_tokens 41 8 true
+	// Output:
+	// a red triangle on the left and a red circle in the middle and a blue circle on the right
+	// stop_token 20 21 true
 }
 
 // Chat with follow-ups: the session keeps the image features and the KV

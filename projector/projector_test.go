@@ -142,6 +142,17 @@ func TestExpandImageTokensErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, legacy)
 	require.Equal(t, []int{1, img, img, img, 2, img, img, img}, out)
+	// One placeholder per image for more images than image_seq_length
+	// (HF would take 17 placeholders as the expanded form and fail).
+	out, legacy, err = ExpandImageTokens(append([]int{1}, repeat(img, 17)...), img, 16, 3, 17)
+	require.NoError(t, err)
+	require.True(t, legacy)
+	require.Equal(t, append([]int{1}, repeat(img, 51)...), out)
+	// A count that fits both forms (one token per image) stays expanded.
+	out, legacy, err = ExpandImageTokens([]int{1, img, img}, img, 1, 1, 2)
+	require.NoError(t, err)
+	require.False(t, legacy)
+	require.Equal(t, []int{1, img, img}, out)
 }
 
 func repeat(v, n int) []int {

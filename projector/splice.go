@@ -15,10 +15,14 @@ import (
 //     placeholder is then replaced by tokensPerImage copies.
 //
 // legacy reports which convention was found. A placeholder count that
-// does not fit numImages is an error naming both counts. One deliberate
-// leniency: a count below imageSeqLength that equals numImages ×
+// does not fit numImages is an error naming both counts. Two deliberate
+// leniencies: a count below imageSeqLength that equals numImages ×
 // tokensPerImage is taken as expanded (HF would call it legacy and fail),
-// which lets configs with a too-large image_seq_length still work.
+// which lets configs with a too-large image_seq_length still work; and one
+// placeholder per image is taken as legacy even when there are
+// imageSeqLength images or more (HF would call it expanded and fail), so a
+// model with few tokens per image takes more images than that (9 image
+// tokens: 9 images or more) in the one-placeholder form.
 func ExpandImageTokens(ids []int, imageToken, imageSeqLength, tokensPerImage, numImages int) (out []int, legacy bool, err error) {
 	count := 0
 	for _, id := range ids {
@@ -32,7 +36,8 @@ func ExpandImageTokens(ids []int, imageToken, imageSeqLength, tokensPerImage, nu
 		}
 		return ids, false, nil
 	}
-	if count < imageSeqLength && count != numImages*tokensPerImage {
+	expanded := count == numImages*tokensPerImage
+	if (count < imageSeqLength && !expanded) || (count == numImages && !expanded) {
 		// Legacy form: one placeholder per image.
 		if count != numImages {
 			return nil, true, fmt.Errorf("projector: the prompt has %d image tokens (id %d) for %d images "+

@@ -12,6 +12,11 @@
 // DIR/tokenizer_config.json with a chat template) first; the training
 // stages need the train/ package and report that they are not built yet.
 //
+// Right after text pretraining, training keeps the language model as it
+// is then in DIR/text-llm (a Llama folder with the run's tokenizer):
+// examples/compare measures the trained model's text-only behaviour
+// against it.
+//
 // -eval answers every row of a LLaVA JSONL file (its human turn; a gpt
 // turn, when present, is the expected answer) and prints one JSON line per
 // row, in order, {"id": …, "answer": "…"}, then "accuracy: X" when answers

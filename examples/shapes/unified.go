@@ -103,6 +103,9 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 		return err
 	}
 	st.done("text pretraining: %d steps, loss %.3f → %.3f", s.Steps, s.FirstLoss, s.FinalLoss)
+	if err := saveTextLLM(m, f.out, filepath.Join(f.out, textLLMDir)); err != nil { // for examples/compare
+		return err
+	}
 
 	// 2. Vision pretraining: the tower with a supervised attribute head per column.
 	trainEx, err := attributeExamples(f.seed, shapes.Train, f.trainImages)
