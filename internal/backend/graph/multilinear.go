@@ -9,7 +9,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
-	"github.com/fovea-ml/fovea/internal/blas"
 	ft "github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -32,6 +31,7 @@ type linearMultiK struct {
 	outs    []int  // Out_g
 	hasBias []bool // per member
 	st      *multiState
+	th      *budget
 }
 
 type multiState struct {
@@ -134,10 +134,10 @@ func multiFwd[F float](k linearMultiK, y, wcat []F, in []gorgonia.Value, stacked
 		beta = 1
 	}
 	if y32, ok := any(y).([]float32); ok && k.st.frozen {
-		blas.Default().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(any(wcat).([]float32), width, n), float32(beta), y32, width)
+		k.th.blas().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(k.th, any(wcat).([]float32), width, n), float32(beta), y32, width)
 		return
 	}
-	gemm(false, true, m, width, n, x, n, wcat, n, beta, y, width) // [M, ΣOut]
+	gemm(k.th.blas(), false, true, m, width, n, x, n, wcat, n, beta, y, width) // [M, ΣOut]
 }
 
 func (k linearMultiK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
@@ -154,10 +154,10 @@ func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value,
 	m, width := len(x)/n, k.width()
 	if i == 0 {
 		if dx32, ok := any(dx).([]float32); ok && k.st.frozen {
-			blas.Default().SgemmPacked(m, 1, any(dy).([]float32), width, k.st.packedN(any(wcat).([]float32), width, n), 0, dx32, n)
+			k.th.blas().SgemmPacked(m, 1, any(dy).([]float32), width, k.st.packedN(k.th, any(wcat).([]float32), width, n), 0, dx32, n)
 			return
 		}
-		gemm(false, false, m, n, width, dy, width, wcat, n, 0, dx, n) // dx = dy·W
+		gemm(k.th.blas(), false, false, m, n, width, dy, width, wcat, n, 0, dx, n) // dx = dy·W
 		return
 	}
 	// Input i is weight g, or the bias of the b-th member with a bias.
@@ -180,7 +180,7 @@ func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value,
 	}
 	o := k.outs[g]
 	if !isBias {
-		gemm(true, false, o, n, m, dy[off:], width, x, n, 0, dx, n) // dw_g = dy[:, cols]ᵀ·x
+		gemm(k.th.blas(), true, false, o, n, m, dy[off:], width, x, n, 0, dx, n) // dw_g = dy[:, cols]ᵀ·x
 		return
 	}
 	clear(dx)
@@ -277,7 +277,7 @@ func (b *Backend) LinearMulti(x backend.Value, ws, bs []backend.Value) []backend
 		return []backend.Value{b.Linear(x, ws[0], bias)}
 	}
 	xs := b.Shape(x)
-	k := linearMultiK{st: &multiState{}}
+	k := linearMultiK{st: &multiState{}, th: b.th}
 	b.packs = append(b.packs, &k.st.frozenPack)
 	inputs := []*gorgonia.Node{b.Node(x)}
 	for _, w := range ws {
