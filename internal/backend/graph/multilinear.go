@@ -99,6 +99,8 @@ func (k linearMultiK) forward(out float64Or32, in []gorgonia.Value) {
 	if is64(out) {
 		k.st.w64 = grow(k.st.w64, k.width()*lastDim(in[0]))
 		multiFwd(k, buf[float64](out), k.st.w64, in)
+	} else if k.th.shared() != nil {
+		multiFwdShared(k, buf[float32](out), in)
 	} else {
 		stacked := k.st.frozen && k.st.wT != nil
 		k.st.w32 = grow(k.st.w32, k.width()*lastDim(in[0]))
@@ -148,11 +150,51 @@ func (k linearMultiK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy
 	}
 }
 
+// members returns the float32 weights of the members, in order.
+func (k linearMultiK) members(in []gorgonia.Value) [][]float32 {
+	ws := make([][]float32, len(k.outs))
+	for g := range k.outs {
+		ws[g] = data[float32](in[1+g])
+	}
+	return ws
+}
+
+// multiFwdShared is multiFwd on the replicas' shared packing of the
+// stacked weights (no per-replica stacking).
+func multiFwdShared(k linearMultiK, y []float32, in []gorgonia.Value) {
+	x := data[float32](in[0])
+	n := lastDim(in[0])
+	m, width := len(x)/n, k.width()
+	beta := float32(0)
+	if slices.Contains(k.hasBias, true) {
+		clear(y)
+		beta = 1
+	}
+	bi, off := 1+len(k.outs), 0
+	for g, o := range k.outs {
+		if k.hasBias[g] {
+			b := data[float32](in[bi])
+			for r := 0; r < m; r++ {
+				copy(y[r*width+off:r*width+off+o], b)
+			}
+			bi++
+		}
+		off += o
+	}
+	pb := k.th.shared().packed(k.th.blas(), k.st.frozen, true, n, width, k.members(in)...)
+	k.th.blas().SgemmPacked(m, 1, x, n, pb, beta, y, width)
+}
+
 func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value, dy []F) {
 	x := data[F](in[0])
 	n := lastDim(in[0])
 	m, width := len(x)/n, k.width()
 	if i == 0 {
+		if dx32, ok := any(dx).([]float32); ok && k.th.shared() != nil {
+			pb := k.th.shared().packed(k.th.blas(), k.st.frozen, false, width, n, k.members(in)...)
+			k.th.blas().SgemmPacked(m, 1, any(dy).([]float32), width, pb, 0, dx32, n)
+			return
+		}
 		if dx32, ok := any(dx).([]float32); ok && k.st.frozen {
 			k.th.blas().SgemmPacked(m, 1, any(dy).([]float32), width, k.st.packedN(k.th, any(wcat).([]float32), width, n), 0, dx32, n)
 			return

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
 	"github.com/fovea-ml/fovea/internal/blas"
@@ -39,6 +40,11 @@ type Replicas struct {
 	fixed   []float64
 	weights []float64 // of the last Run
 	loss    float64   // of the last Run
+	share   *packShare
+	// scale[s] is shard s's weight, read by its weighted-loss node
+	// (shardWeightK) during Run, so that the shard's gradients come out
+	// weighted and the reduction is a plain sum.
+	scale []*float64
 }
 
 // BuildShard builds shard s's forward pass on be (a fresh Backend) and
@@ -61,15 +67,20 @@ func NewReplicas(n int, opt Options, build BuildShard) (*Replicas, error) {
 	if opt.Threads == 0 {
 		opt.Threads = 1
 	}
-	r := &Replicas{}
+	r := &Replicas{share: newPackShare()}
 	for s := range n {
 		be := New(opt)
+		if !opt.Float64 {
+			be.th.share = r.share
+		}
 		loss, err := build(be, s)
 		if err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("graph.NewReplicas: shard %d: %w", s, err)
 		}
-		if err := be.Backward(loss); err != nil {
+		w := new(float64)
+		weighted := apply(shardWeightK{w: w}, be.dt, be.Node(loss))
+		if err := be.Backward(weighted); err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("graph.NewReplicas: shard %d: %w", s, err)
 		}
@@ -88,6 +99,7 @@ func NewReplicas(n int, opt Options, build BuildShard) (*Replicas, error) {
 		r.bes, r.ms = append(r.bes, be), append(r.ms, m)
 		r.losses = append(r.losses, be.Node(loss))
 		r.params = append(r.params, ps)
+		r.scale = append(r.scale, w)
 	}
 	return r, nil
 }
@@ -186,7 +198,11 @@ func (r *Replicas) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for s, x := range w {
+		*r.scale[s] = x
+	}
 	r.syncFloat64()
+	r.share.next()
 	errs := make([]error, r.N())
 	var wg sync.WaitGroup
 	for s := 1; s < r.N(); s++ {
@@ -211,7 +227,7 @@ func (r *Replicas) Run(ctx context.Context) error {
 		}
 		loss += w[s] * float64(l.Data[0])
 	}
-	if err := r.reduce(w); err != nil {
+	if err := r.reduce(); err != nil {
 		return err
 	}
 	r.weights, r.loss = append(r.weights[:0], w...), loss
@@ -236,10 +252,14 @@ func (r *Replicas) syncFloat64() {
 // chunkReduce is the element count of one parallel task of the reduction.
 const chunkReduce = 1 << 14
 
-// reduce sets replica 0's gradients to Σ_s w_s·g_s, tasks of chunkReduce
-// elements spread over the threads. Each element is w_0·g_0, then + w_1·g_1,
-// and so on in shard order, whichever thread runs its task.
-func (r *Replicas) reduce(w []float64) error {
+// reduce adds the (already weighted) gradients of replicas 1..N−1 to
+// replica 0's, tasks of chunkReduce elements spread over the threads.
+// Each element is g_0 + g_1, then + g_2, and so on in shard order,
+// whichever thread runs its task.
+func (r *Replicas) reduce() error {
+	if r.N() == 1 {
+		return nil
+	}
 	np := len(r.params[0])
 	g32 := make([][][]float32, np) // [param][shard]
 	g64 := make([][][]float64, np)
@@ -271,39 +291,56 @@ func (r *Replicas) reduce(w []float64) error {
 	blas.ParallelItems(len(tasks), workers(len(tasks)), func(_, it int) {
 		t := tasks[it]
 		if gs := g32[t.p]; gs != nil {
-			reduce32(gs, w, t.lo, t.hi)
+			reduce32(gs, t.lo, t.hi)
 		} else {
-			reduceRef(g64[t.p], w, t.lo, t.hi)
+			reduceRef(g64[t.p], t.lo, t.hi)
 		}
 	})
 	return nil
 }
 
-// reduce32 is reduceRef on blas's vector kernels (Scale, then one Saxpy
-// per further shard).
-func reduce32(gs [][]float32, w []float64, lo, hi int) {
+// reduce32 is reduceRef on blas's vector kernel (one Saxpy per shard).
+func reduce32(gs [][]float32, lo, hi int) {
 	dst := gs[0][lo:hi]
-	if w[0] != 1 {
-		blas.Scale(float32(w[0]), dst)
-	}
 	for s := 1; s < len(gs); s++ {
-		blas.Saxpy(hi-lo, float32(w[s]), gs[s][lo:hi], dst)
+		blas.Saxpy(hi-lo, 1, gs[s][lo:hi], dst)
 	}
 }
 
-// reduceRef sets gs[0][lo:hi] to Σ_s w[s]·gs[s][lo:hi], one shard after
-// the other: the plain twin of reduce32 and the float64 reduction.
-func reduceRef[F float](gs [][]F, w []float64, lo, hi int) {
+// reduceRef adds gs[1..][lo:hi] to gs[0][lo:hi], one shard after the
+// other: the plain twin of reduce32 and the float64 reduction.
+func reduceRef[F float](gs [][]F, lo, hi int) {
 	dst := gs[0]
-	for j := lo; j < hi; j++ {
-		dst[j] *= F(w[0])
-	}
 	for s := 1; s < len(gs); s++ {
-		ws, src := F(w[s]), gs[s]
-		for j := lo; j < hi; j++ {
-			dst[j] += ws * src[j]
+		for j, v := range gs[s][lo:hi] {
+			dst[lo+j] += v
 		}
 	}
+}
+
+// shardWeightK is y = w·x for a scalar loss x, w read at run time (the
+// shard weight Replicas.Run sets): the shard's loss as a share of the
+// batch's, so every gradient of the shard comes out weighted.
+type shardWeightK struct{ w *float64 }
+
+func (shardWeightK) name() string { return "ShardWeight" } // one per graph
+func (shardWeightK) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if in[0].TotalSize() != 1 {
+		return nil, fmt.Errorf("loss of shape %v, want a scalar", in[0])
+	}
+	return in[0].Clone(), nil
+}
+func (shardWeightK) diffWRT() []bool  { return []bool{true} }
+func (shardWeightK) overwrites() bool { return true }
+func (k shardWeightK) forward(out float64Or32, in []gorgonia.Value) {
+	if is64(out) {
+		scaleFwd(buf[float64](out), data[float64](in[0]), *k.w)
+	} else {
+		scaleFwd(buf[float32](out), data[float32](in[0]), float32(*k.w))
+	}
+}
+func (k shardWeightK) backward(_ int, dx float64Or32, _ []gorgonia.Value, _, dy gorgonia.Value) {
+	k.forward(dx, []gorgonia.Value{dy})
 }
 
 // RefreshFrozen drops every replica's packed frozen weights
@@ -312,6 +349,7 @@ func (r *Replicas) RefreshFrozen() {
 	for _, be := range r.bes {
 		be.RefreshFrozen()
 	}
+	r.share.refreshFrozen()
 }
 
 // Close releases every replica's machine.

@@ -75,9 +75,16 @@ func decoderLoss(be *graph.Backend, m *decoder.Model, ids [][]int, targets []int
 	return be.CrossEntropy(logits, targets[lo*seq:hi*seq], replicaIgnore), nil
 }
 
-// frozenEmbed makes the token embedding frozen (packed once, no gradient).
+// frozenEmbed freezes the token embedding, the LM head (a Linear) and
+// layer 0's q/k/v (a LinearMulti): those are packed once, get no gradient.
 func frozenEmbed(m *decoder.Model) func(*ft.Tensor) bool {
-	return func(t *ft.Tensor) bool { return t != m.EmbedTokens }
+	frozen := frozenSet(m)
+	return func(t *ft.Tensor) bool { return !frozen[t] }
+}
+
+func frozenSet(m *decoder.Model) map[*ft.Tensor]bool {
+	a := m.Layers[0].(*decoder.Block).Attn
+	return map[*ft.Tensor]bool{m.EmbedTokens: true, m.LMHead: true, a.Q: true, a.K: true, a.V: true}
 }
 
 // singleStep runs the 1-graph step: loss, gradients (copies) and the
@@ -235,8 +242,10 @@ func TestReplicasRefreshFrozen(t *testing.T) {
 	defer r.Close()
 	ctx := context.Background()
 	require.NoError(t, r.Run(ctx))
-	for i := range m.EmbedTokens.Data {
-		m.EmbedTokens.Data[i] *= -1.5
+	for w := range frozenSet(m) {
+		for i := range w.Data {
+			w.Data[i] *= -1.5
+		}
 	}
 	r.RefreshFrozen()
 	require.NoError(t, r.Run(ctx))

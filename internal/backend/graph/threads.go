@@ -14,11 +14,22 @@ type budget struct {
 	n   int        // goroutines per kernel call; 0: runtime.GOMAXPROCS(0) at run time
 	im  *blas.Impl // the kernels with at most n threads
 	one *blas.Impl // the kernels on one thread
+	// share, set for the replicas of a Replicas, packs the Linear
+	// weights once per Run for all of them (packshare.go).
+	share *packShare
 }
 
 func newBudget(n int) *budget {
 	n = max(n, 0)
 	return &budget{n: n, im: blas.Default().WithThreads(n), one: blas.Default().WithThreads(1)}
+}
+
+// shared returns the replicas' shared weight packings, or nil.
+func (b *budget) shared() *packShare {
+	if b == nil {
+		return nil
+	}
+	return b.share
 }
 
 // workers is the number of parallel tasks for n independent items.
