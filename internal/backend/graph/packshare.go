@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/fovea-ml/fovea/internal/blas"
@@ -20,9 +22,11 @@ type packShare struct {
 }
 
 // packKey names one packed operand: the first element of the weight (of
-// the first member of a LinearMulti) and the layout.
+// the first member of a LinearMulti; rest names the other members) and
+// the layout.
 type packKey struct {
 	w      *float32
+	rest   string
 	trans  bool // op(B) = wᵀ (forward) or w (input gradient)
 	k, n   int  // op(B) is k×n
 	frozen bool
@@ -62,6 +66,13 @@ func (s *packShare) refreshFrozen() {
 // for it and share the result.
 func (s *packShare) packed(im *blas.Impl, frozen, trans bool, k, n int, ws ...[]float32) *blas.PackedB {
 	key := packKey{w: &ws[0][0], trans: trans, k: k, n: n, frozen: frozen}
+	if len(ws) > 1 {
+		var b strings.Builder
+		for _, w := range ws[1:] {
+			fmt.Fprintf(&b, "%p/%d,", &w[0], len(w))
+		}
+		key.rest = b.String()
+	}
 	s.mu.Lock()
 	e, ok := s.entries[key]
 	if !ok {

@@ -294,3 +294,31 @@ func TestReplicasErrors(t *testing.T) {
 	_, err = graph.NewReplicas(2, graph.Options{}, other)
 	require.ErrorContains(t, err, "shard 1")
 }
+
+// TestReplicasStepsMatchSingleGraph: over several AdamW steps (the shared
+// packing of the trainable weights is redone every Run) the replicas'
+// losses follow the one-graph run's.
+func TestReplicasStepsMatchSingleGraph(t *testing.T) {
+	ctx := context.Background()
+	ids, targets := replicaBatch()
+	ma := replicaDecoder(t)
+	be := graph.New(graph.Options{Trainable: frozenEmbed(ma)})
+	l, err := decoderLoss(be, ma, ids, targets, 0, len(ids))
+	require.NoError(t, err)
+	require.NoError(t, be.Backward(l))
+	mach, err := be.Compile()
+	require.NoError(t, err)
+	defer mach.Close()
+	r := newDecoderReplicas(t, replicaDecoder(t), 2, false)
+	defer r.Close()
+	oa, ob := graph.NewAdamW(3e-2, 0.01), graph.NewAdamW(3e-2, 0.01)
+	for step := range 4 {
+		require.NoError(t, mach.Run(ctx))
+		la, err := be.Read(l)
+		require.NoError(t, err)
+		require.NoError(t, r.Run(ctx))
+		require.InDelta(t, float64(la.Data[0]), r.Loss(), 1e-5, "step %d", step+1)
+		require.NoError(t, oa.Step(be.Params()))
+		require.NoError(t, ob.Step(r.Params()))
+	}
+}
