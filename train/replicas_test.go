@@ -46,17 +46,22 @@ func TestReplicasTrainAndResume(t *testing.T) {
 	}
 }
 
-// TestReplicasMllama: the projector stage on mllama_tiny (cross-attention
-// training state) on 2 replicas follows the one-graph run, and more
-// replicas than rows fall back to one per row.
-func TestReplicasMllama(t *testing.T) {
-	f := newFixture(t, "mllama_tiny")
-	cfg := f.config(t, RecipeProjector, 3)
-	single, _ := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
-	cfg.Replicas = 5 // Batch is 2: 2 replicas
-	got, _ := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
-	t.Logf("one graph %v\nreplicas %v", single, got)
-	requireClose(t, single, got, 1e-5, "replicas against one graph")
+// TestReplicasOtherStages: the projector stage on mllama_tiny (cross-attention
+// training state) and pretrain-vision (the tower on the graph, tile
+// embeddings and vision masks per shard; and LLaVA's CLIP) on 2 replicas
+// follow the one-graph run; more replicas than rows fall back to one per row.
+func TestReplicasOtherStages(t *testing.T) {
+	for _, c := range []struct{ golden, recipe string }{
+		{"mllama_tiny", RecipeProjector}, {"mllama_tiny", RecipePretrainVision}, {"llava_tiny", RecipePretrainVision},
+	} {
+		f, recipe := newFixture(t, c.golden), c.recipe
+		cfg := f.config(t, recipe, 3)
+		single, _ := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
+		cfg.Replicas = 5 // Batch is 2: 2 replicas
+		got, _ := f.run(t, f.dir, cfg, t.TempDir(), 0, "")
+		t.Logf("%s %s: one graph %v\nreplicas %v", c.golden, recipe, single, got)
+		requireClose(t, single, got, 1e-5, c.golden+" "+recipe+": replicas against one graph")
+	}
 }
 
 func TestReplicasConfig(t *testing.T) {
