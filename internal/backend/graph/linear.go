@@ -125,6 +125,9 @@ func (b *Backend) RefreshFrozen() {
 	for _, p := range b.packs {
 		p.wT, p.wN = nil, nil
 	}
+	if sh := b.th.shared(); sh != nil { // a replica: the packings all replicas share
+		sh.refreshFrozen()
+	}
 }
 
 // frozenAware is a kernel told by Backward which inputs are frozen.

@@ -349,7 +349,6 @@ func (r *Replicas) RefreshFrozen() {
 	for _, be := range r.bes {
 		be.RefreshFrozen()
 	}
-	r.share.refreshFrozen()
 }
 
 // Close releases every replica's machine.
