@@ -346,11 +346,11 @@ func (b *Backend) Concat(axis int, xs ...backend.Value) backend.Value {
 	if axis < 0 {
 		axis += len(b.Shape(xs[0]))
 	}
-	nodes := make(gorgonia.Nodes, len(xs))
+	nodes := make([]*gorgonia.Node, len(xs))
 	for i, v := range xs {
 		nodes[i] = b.Node(v)
 	}
-	return must("Concat")(gorgonia.Concat(axis, nodes...))
+	return apply(concatK{axis: axis, n: len(xs)}, b.dt, nodes...) // concat.go
 }
 
 // Embedding gathers rows of table [V, D] → [len(ids), D] (a custom op;
