@@ -758,18 +758,20 @@ func stage1CLIP() config.CLIPVision {
 	return c
 }
 
-func benchStage1(res result, reps, replicas int) error {
+// stage1Step returns the stage-1 step's options, its builder of batch
+// rows and its tokens per step.
+func stage1Step() (graph.Options, buildRows, int, error) {
 	m, err := newTrainLlama()
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	vcfg := stage1CLIP()
 	v, err := vision.NewCLIPVision(&vcfg)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	if err := weights.Randomize(randomSeed, initStd, v); err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	pc := projector.Config{
 		VisionHidden: vcfg.HiddenSize, TextHidden: m.Config().HiddenSize, HiddenAct: "gelu",
@@ -777,10 +779,10 @@ func benchStage1(res result, reps, replicas int) error {
 	}
 	proj, err := projector.New(pc, projector.MLP2)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	if err := weights.Randomize(randomSeed, initStd, proj); err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	// The frozen tower runs once; its features are the cached input.
 	rng := rand.New(rand.NewPCG(randomSeed, 3))
@@ -788,12 +790,12 @@ func benchStage1(res result, reps, replicas int) error {
 	var eager backend.Eager
 	feats, err := projector.SelectFeatures(eager, v.HiddenStates(eager, eager.Const(px), pc.MaxLayer()), pc)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	cached := backend.T(feats) // [B, P, Dv]
 	pts, err := quant.TensorsOf("", proj)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	trainable := map[*tensor.Tensor]bool{}
 	for _, nt := range pts {
@@ -809,7 +811,7 @@ func benchStage1(res result, reps, replicas int) error {
 	opt := graph.Options{Trainable: func(t *tensor.Tensor) bool { return trainable[t] }}
 	row := patches * vcfg.HiddenSize // cached features per batch row
 	seq := patches + stage1TextLen
-	st, err := compileStep(replicas, opt, func(be *graph.Backend, lo, hi int) (backend.Value, error) {
+	build := func(be *graph.Backend, lo, hi int) (backend.Value, error) {
 		feats := tensor.FromData(cached.Data[lo*row:hi*row], hi-lo, patches, vcfg.HiddenSize)
 		img := proj.Forward(be, be.Const(feats)) // [b, P, D]
 		txt, err := m.Embed(be, batch[lo:hi])    // [b, T, D]
@@ -824,13 +826,22 @@ func benchStage1(res result, reps, replicas int) error {
 			return nil, fmt.Errorf("stage 1: %d trainable parameters, want the projector's %d", n, len(pts))
 		}
 		return be.CrossEntropy(logits, targets[lo*seq:hi*seq], ignoreTarget), nil
-	})
+	}
+	return opt, build, trainBatch * seq, nil
+}
+
+func benchStage1(res result, reps, replicas int) error {
+	opt, build, tokens, err := stage1Step()
+	if err != nil {
+		return err
+	}
+	st, err := compileStep(replicas, opt, build)
 	if err != nil {
 		return err
 	}
 	defer st.close()
 	d, cpu, err := timeSteps(reps, st)
 	res["train_stage1_cpu_ms"] = cpu
-	res["train_stage1_tok_s"] = float64(trainBatch*(patches+stage1TextLen)) / d.Seconds()
+	res["train_stage1_tok_s"] = float64(tokens) / d.Seconds()
 	return err
 }
