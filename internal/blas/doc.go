@@ -166,10 +166,12 @@
 // (one optimizer update over w, g, m, v: AVX2 on whole vectors with the
 // same float32 operations in the same order as its Go twin adamWGo;
 // AdamWRef is the float64 oracle). The exp-heavy
-// parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU
-// and the exact GELU) have AVX2+FMA assembly on 8 lanes (also used at the
-// AVX-512 level) with Go twins (expSubGo, sigmoidMulGo, geluTanhGo,
-// geluGo) for the tails and for LevelGo. Max, and the two passes of the
+// parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU,
+// the exact GELU and SiLUGrad, SwiGLU's backward) have AVX2+FMA assembly
+// on 8 lanes (also used at the AVX-512 level) with Go twins (expSubGo,
+// sigmoidMulGo, geluTanhGo, geluGo, siluGradGo) for the tails and for
+// LevelGo; SiLUGrad rounds every step as its twin does, so it equals
+// ExpSub plus the twin's loop bit for bit. Max, and the two passes of the
 // norms (Σx, Σx², Σ(x−mean)², then dst = x·s·w or (x−c)·s·w + b) are
 // AVX2 assembly with four independent accumulators (twins sum,
 // sumSquares, sumSqDevGo, maxGo, rmsApplyGo, lnApplyGo); Max ignores
