@@ -141,7 +141,9 @@
 // (jc, pc) block, shared by all goroutines, which then split the rows of
 // C in whole register tiles, each packing its own Ã. The depth is cut
 // into equal k-slices (depthStep: one slice up to 1.5·kc), so k = 256 is
-// one slice rather than 192 + 64. At most runtime.GOMAXPROCS(0) goroutines, and fewer
+// one slice rather than 192 + 64 — in every driver (gemmRange, the shared
+// B̃ split, the row chunks and the pre-packed SgemmPacked), so a product's
+// rounding does not depend on which driver the thread count picks. At most runtime.GOMAXPROCS(0) goroutines, and fewer
 // for small problems (one per minFlopsPerThread of work). m == 1 is
 // routed to Sgemv.
 //
