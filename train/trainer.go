@@ -65,8 +65,8 @@ type Config struct {
 	// several threads for small models). 0 or 1 is one graph. At most
 	// Batch replicas are used. The result depends on it only by float32
 	// rounding, never on GOMAXPROCS or scheduling. Memory: each replica
-	// keeps its own activations, and the replicas share one packed copy
-	// of the weights in both product layouts.
+	// keeps its own activations (the frozen weights' packed copies are
+	// shared).
 	Replicas int `json:"replicas,omitempty"`
 }
 

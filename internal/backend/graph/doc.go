@@ -163,11 +163,15 @@
 // GOMAXPROCS or scheduling. Params returns shard 0's parameters, so
 // AdamW.Step, GradNorm and ClipGradNorm read the summed gradients
 // unchanged. The weights are read-only during Run. The replicas share
-// one packing of every Linear weight per Run (packshare.go: the first
+// one packing of every frozen Linear weight (packshare.go: the first
 // replica to reach a product packs op(B), the others wait for it and
-// read it; frozen weights stay packed until RefreshFrozen), so packing
-// costs what one graph's does. Memory: N graphs of activations, and one
-// packed copy of the weights in both layouts. TestReplicasMatchSingleGraph
+// read it, until RefreshFrozen); each replica's sgemm packs the trainable
+// weights, which change every step, into its own cache-sized scratch (a
+// shared per-step packing measured no faster: it goes through memory,
+// and the other replicas wait for it). Memory: N graphs of activations.
+// Every product sums over k in slices that do not depend on the thread
+// count (blas's depthStep), so one replica per thread and one graph on
+// several threads multiply alike. TestReplicasMatchSingleGraph
 // checks 2 and 3 replicas against one graph on a decoder with unevenly
 // ignored targets and uneven rows (float32: max |Δ| 6e-8; float64: 1e-16)
 // and the weights after an AdamW step.

@@ -210,8 +210,8 @@ func linearFwd[F float](k linearK, y []F, in []gorgonia.Value) {
 		}
 		beta = 1
 	}
-	if y32, ok := any(y).([]float32); ok && k.th.shared() != nil {
-		pb := k.th.shared().packed(k.th.blas(), k.st.frozen, true, n, o, any(w).([]float32))
+	if y32, ok := any(y).([]float32); ok && k.th.sharedFor(k.st.frozen) != nil {
+		pb := k.th.shared().packed(k.th.blas(), true, n, o, any(w).([]float32))
 		k.th.blas().SgemmPacked(m, 1, any(x).([]float32), n, pb, float32(beta), y32, o)
 		return
 	}
@@ -247,8 +247,8 @@ func linearBwd[F float](k linearK, i int, dx []F, in []gorgonia.Value, dy []F) {
 				return
 			}
 			dyr := dy[r0*o : r1*o]
-			if dx32, ok := any(dxr).([]float32); ok && k.th.shared() != nil {
-				pb := k.th.shared().packed(k.th.blas(), k.st.frozen, false, o, n, any(w).([]float32))
+			if dx32, ok := any(dxr).([]float32); ok && k.th.sharedFor(k.st.frozen) != nil {
+				pb := k.th.shared().packed(k.th.blas(), false, o, n, any(w).([]float32))
 				k.th.blas().SgemmPacked(r1-r0, 1, any(dyr).([]float32), o, pb, 0, dx32, n)
 				return
 			}

@@ -99,7 +99,7 @@ func (k linearMultiK) forward(out float64Or32, in []gorgonia.Value) {
 	if is64(out) {
 		k.st.w64 = grow(k.st.w64, k.width()*lastDim(in[0]))
 		multiFwd(k, buf[float64](out), k.st.w64, in)
-	} else if k.th.shared() != nil {
+	} else if k.th.sharedFor(k.st.frozen) != nil {
 		multiFwdShared(k, buf[float32](out), in)
 	} else {
 		stacked := k.st.frozen && k.st.wT != nil
@@ -160,7 +160,7 @@ func (k linearMultiK) members(in []gorgonia.Value) [][]float32 {
 }
 
 // multiFwdShared is multiFwd on the replicas' shared packing of the
-// stacked weights (no per-replica stacking).
+// stacked frozen weights (no per-replica stacking).
 func multiFwdShared(k linearMultiK, y []float32, in []gorgonia.Value) {
 	x := data[float32](in[0])
 	n := lastDim(in[0])
@@ -181,7 +181,7 @@ func multiFwdShared(k linearMultiK, y []float32, in []gorgonia.Value) {
 		}
 		off += o
 	}
-	pb := k.th.shared().packed(k.th.blas(), k.st.frozen, true, n, width, k.members(in)...)
+	pb := k.th.shared().packed(k.th.blas(), true, n, width, k.members(in)...)
 	k.th.blas().SgemmPacked(m, 1, x, n, pb, beta, y, width)
 }
 
@@ -190,8 +190,8 @@ func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value,
 	n := lastDim(in[0])
 	m, width := len(x)/n, k.width()
 	if i == 0 {
-		if dx32, ok := any(dx).([]float32); ok && k.th.shared() != nil {
-			pb := k.th.shared().packed(k.th.blas(), k.st.frozen, false, width, n, k.members(in)...)
+		if dx32, ok := any(dx).([]float32); ok && k.th.sharedFor(k.st.frozen) != nil {
+			pb := k.th.shared().packed(k.th.blas(), false, width, n, k.members(in)...)
 			k.th.blas().SgemmPacked(m, 1, any(dy).([]float32), width, pb, 0, dx32, n)
 			return
 		}

@@ -8,64 +8,57 @@ import (
 	"github.com/fovea-ml/fovea/internal/blas"
 )
 
-// packShare holds the Linear weights packed for sgemm once per Run and
+// packShare holds the frozen Linear weights packed for sgemm once and
 // shared read-only by the replicas of a Replicas (every replica multiplies
-// by the same weights): without it each replica would pack every weight
-// itself, twice per step (op(B) = wᵀ forward, w for the input gradient),
-// a cost that grows with the replica count while the products shrink.
-// Trainable weights are repacked on the first use in each Run (AdamW
-// changed them); frozen ones once, until RefreshFrozen.
+// by the same weights), as one graph packs its frozen weights once
+// (frozenPack): without it every replica would hold its own packed copy.
+// The first replica to reach a product packs the weight; the others wait
+// for it and read the same panels. RefreshFrozen drops the packings.
+//
+// Trainable weights are not shared: they change every step, and a shared
+// packing would be written to memory and read back by every replica,
+// while each replica's sgemm packs them into its own cache-sized scratch
+// at the same wall time (on N threads the others would wait for the
+// packing replica anyway).
 type packShare struct {
 	mu      sync.Mutex
 	entries map[packKey]*packEntry
-	gen     uint64 // Run count: a trainable entry is valid for one gen
 }
 
 // packKey names one packed operand: the first element of the weight (of
 // the first member of a LinearMulti; rest names the other members) and
 // the layout.
 type packKey struct {
-	w      *float32
-	rest   string
-	trans  bool // op(B) = wᵀ (forward) or w (input gradient)
-	k, n   int  // op(B) is k×n
-	frozen bool
+	w     *float32
+	rest  string
+	trans bool // op(B) = wᵀ (forward) or w (input gradient)
+	k, n  int  // op(B) is k×n
 }
 
 type packEntry struct {
 	mu    sync.Mutex
-	gen   uint64
 	valid bool
-	buf   []float32 // the panels, reused by every repack
-	stack []float32 // a LinearMulti's stacked members, reused
 	pb    *blas.PackedB
 }
 
 func newPackShare() *packShare { return &packShare{entries: map[packKey]*packEntry{}} }
 
-// next starts a Run: trainable entries must be packed afresh. It is
-// called between runs, never while replicas run.
-func (s *packShare) next() { s.gen++ }
-
-// refreshFrozen drops the frozen entries (Backend.RefreshFrozen).
+// refreshFrozen drops every packing (Backend.RefreshFrozen).
 func (s *packShare) refreshFrozen() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, e := range s.entries {
-		if k.frozen {
-			e.mu.Lock()
-			e.valid = false
-			e.mu.Unlock()
-		}
+	for _, e := range s.entries {
+		e.mu.Lock()
+		e.valid = false
+		e.mu.Unlock()
 	}
 }
 
-// packed returns op(B) [k×n] of the weights ws (stacked by rows when
-// several: a LinearMulti), packing it on the first call of this Run (or,
-// frozen, the first call since RefreshFrozen); concurrent callers wait
-// for it and share the result.
-func (s *packShare) packed(im *blas.Impl, frozen, trans bool, k, n int, ws ...[]float32) *blas.PackedB {
-	key := packKey{w: &ws[0][0], trans: trans, k: k, n: n, frozen: frozen}
+// packed returns op(B) [k×n] of the frozen weights ws (stacked by rows
+// when several: a LinearMulti), packing it on the first call since
+// RefreshFrozen; concurrent callers wait for it and share the result.
+func (s *packShare) packed(im *blas.Impl, trans bool, k, n int, ws ...[]float32) *blas.PackedB {
+	key := packKey{w: &ws[0][0], trans: trans, k: k, n: n}
 	if len(ws) > 1 {
 		var b strings.Builder
 		for _, w := range ws[1:] {
@@ -79,35 +72,24 @@ func (s *packShare) packed(im *blas.Impl, frozen, trans bool, k, n int, ws ...[]
 		e = &packEntry{}
 		s.entries[key] = e
 	}
-	gen := s.gen
 	s.mu.Unlock()
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.valid && (frozen || e.gen == gen) {
+	if e.valid {
 		return e.pb
 	}
 	b := ws[0]
 	if len(ws) > 1 {
-		size := 0
+		b = make([]float32, 0, k*n)
 		for _, w := range ws {
-			size += len(w)
+			b = append(b, w...)
 		}
-		e.stack = grow(e.stack, size)
-		off := 0
-		for _, w := range ws {
-			off += copy(e.stack[off:], w)
-		}
-		b = e.stack
 	}
 	ld := n // w [Out, In] row-major: op(B) = wᵀ is In×Out (ld In = k), w is Out×In (ld In = n)
 	if trans {
 		ld = k
 	}
-	if size := im.PackedLen(k, n); len(e.buf) < size {
-		e.buf = make([]float32, size)
-	}
-	e.pb = im.PackBInto(e.buf, trans, k, n, b, ld)
-	e.gen, e.valid = gen, true
+	e.pb, e.valid = im.PackB(trans, k, n, b, ld), true
 	return e.pb
 }

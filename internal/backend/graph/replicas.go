@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 
 	"gorgonia.org/gorgonia"
@@ -187,7 +188,8 @@ func (r *Replicas) shardWeights() ([]float64, error) {
 }
 
 // Run runs every replica once, side by side (shard 0 on the calling
-// goroutine), then sums the gradients into replica 0's buffers:
+// goroutine; with GOMAXPROCS 1 one after the other), then sums the
+// gradients into replica 0's buffers:
 // g = Σ_s w_s·g_s in shard order. The context is checked before the run
 // starts.
 func (r *Replicas) Run(ctx context.Context) error {
@@ -202,18 +204,26 @@ func (r *Replicas) Run(ctx context.Context) error {
 		*r.scale[s] = x
 	}
 	r.syncFloat64()
-	r.share.next()
 	errs := make([]error, r.N())
-	var wg sync.WaitGroup
-	for s := 1; s < r.N(); s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[s] = r.ms[s].Run(ctx)
-		}()
+	if runtime.GOMAXPROCS(0) == 1 {
+		// One thread: the shards one after the other, each with its
+		// working set in cache (interleaved goroutines would be preempted
+		// every 10 ms and evict each other's).
+		for s, m := range r.ms {
+			errs[s] = m.Run(ctx)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for s := 1; s < r.N(); s++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[s] = r.ms[s].Run(ctx)
+			}()
+		}
+		errs[0] = r.ms[0].Run(ctx)
+		wg.Wait()
 	}
-	errs[0] = r.ms[0].Run(ctx)
-	wg.Wait()
 	for s, err := range errs {
 		if err != nil {
 			return fmt.Errorf("graph.Replicas: shard %d: %w", s, err)

@@ -14,8 +14,8 @@ type budget struct {
 	n   int        // goroutines per kernel call; 0: runtime.GOMAXPROCS(0) at run time
 	im  *blas.Impl // the kernels with at most n threads
 	one *blas.Impl // the kernels on one thread
-	// share, set for the replicas of a Replicas, packs the Linear
-	// weights once per Run for all of them (packshare.go).
+	// share, set for the replicas of a Replicas, packs the frozen Linear
+	// weights once for all of them (packshare.go).
 	share *packShare
 }
 
@@ -30,6 +30,16 @@ func (b *budget) shared() *packShare {
 		return nil
 	}
 	return b.share
+}
+
+// sharedFor returns the replicas' shared packings for a frozen weight,
+// or nil: one graph, or a trainable weight, which each product packs
+// itself.
+func (b *budget) sharedFor(frozen bool) *packShare {
+	if !frozen {
+		return nil
+	}
+	return b.shared()
 }
 
 // workers is the number of parallel tasks for n independent items.
