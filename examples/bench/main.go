@@ -12,8 +12,13 @@
 // train = one forward + backward + AdamW step of a small Llama on the
 // graph backend (train_step_tok_s); stage1 = one LLaVA stage-1 step
 // (cached features of a frozen small CLIP, a trained MLP2 projector, the
-// same Llama frozen: train_stage1_tok_s). torchref.py times the same
-// shapes in PyTorch.
+// same Llama frozen: train_stage1_tok_s). Both training steps run on
+// -replicas graph replicas (default GOMAXPROCS, at most the batch's rows),
+// each on its shard of the batch and one thread, gradients summed
+// (graph.Replicas); -replicas 1 is one graph whose kernels use every
+// thread. train_step_cpu_ms and train_stage1_cpu_ms are the process's CPU
+// time per step, train_replicas the replica count. torchref.py times the
+// same shapes in PyTorch.
 // Every figure is the best of -reps runs (after one warm-up) so that noise
 // from a shared machine shows as spread, not as bias.
 package main
