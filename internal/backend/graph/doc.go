@@ -171,10 +171,10 @@
 // and the other replicas wait for it). Memory: N graphs of activations.
 // Every product sums over k in slices that do not depend on the thread
 // count (blas's depthStep), so one replica per thread and one graph on
-// several threads multiply alike. TestReplicasMatchSingleGraph
-// checks 2 and 3 replicas against one graph on a decoder with unevenly
-// ignored targets and uneven rows (float32: max |Δ| 1.1e-8 with gradients up to 0.14; float64: 6e-17)
-// and the weights after an AdamW step.
+// several threads multiply alike. TestReplicasMatchSingleGraph checks 2
+// and 3 replicas against one graph on a decoder with unevenly ignored
+// targets and uneven rows (float32: max |Δ| 1.1e-8 with gradients up to
+// 0.14; float64: 6e-17) and the weights after an AdamW step.
 //
 // Attention with a KV cache panics: training runs whole sequences.
 // Programmer errors (shape mismatches, ids outside the table when a graph
