@@ -133,7 +133,26 @@
 // # Speed
 //
 // Nothing is rebuilt or recomputed per step: graphs are compiled once per
-// bucket, frozen-encoder features once per image. Measured on the shared
+// bucket, frozen-encoder features once per image.
+//
+// Config.Replicas > 1 is data parallelism (replicas.go): each
+// micro-batch's Batch rows are split into that many contiguous shards
+// (the first ones larger when the count does not divide Batch; a shard
+// past the batch's examples is padding with no targets), and each shard
+// runs on its own replica of the compiled graph (graph.Replicas), the
+// replicas side by side on one thread each, reading the same weights.
+// Each shard's loss is weighted by its share of the micro-batch's
+// targets, so the summed gradients are those of the micro-batch's mean
+// loss, as one graph computes them; accumulation, clipping and AdamW are
+// unchanged. On a small model this beats one graph whose every op is
+// split over the threads (issue #11's examples/bench: see the README's
+// performance section). One replica set is compiled per bucket (the
+// micro-batch's token bucket, the largest shard's image slots and target
+// rows). The result differs from one graph's by float32 rounding only
+// (TestReplicasTrainAndResume: losses within 1e-5), and does not depend
+// on GOMAXPROCS or scheduling (the reduction adds shard after shard): one
+// seed gives one run, and a resumed run reproduces the uninterrupted one
+// bit for bit, with the same Replicas (it is part of the saved Config). Measured on the shared
 // 2-core AMD EPYC development machine (GOMAXPROCS=2, other jobs running,
 // so treat the figures as rough): BenchmarkLLaVAStage1Step, one stage-1
 // optimizer step of batch 4 of the test conversations (222 real tokens

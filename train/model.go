@@ -72,6 +72,10 @@ type stepGraph struct {
 	logits backend.Value   // [R, V]
 	loss   backend.Value
 	params []graph.Param
+	// rep, with Config.Replicas > 1, runs shards (one stepGraph per
+	// replica, m unset) side by side (train/replicas.go).
+	rep    *graph.Replicas
+	shards []*stepGraph
 }
 
 // batch is the data of one micro-batch, laid out for a bucket.
@@ -82,6 +86,7 @@ type batch struct {
 	vmask                      *tensor.Tensor
 	aspect                     []int // aspect ratio id per image slot
 	tokens, ntargets           int
+	shards                     []*batch // with replicas: one per shard (and the totals above)
 }
 
 // arch adapts one fusion style to the trainer.
@@ -253,8 +258,9 @@ func (a *llavaArch) build(g *graph.Backend, k bucket, bsz int, visionTrains bool
 	return finishGraph(sg, dec, x, k, bsz, nil)
 }
 
-// finishGraph runs the decoder on x [B, T, D], keeps the target rows,
-// applies the LM head and the loss, adds the gradients and compiles.
+// finishGraph runs the decoder on x [B, T, D], keeps the target rows and
+// applies the LM head and the loss; compile (one graph) or
+// graph.NewReplicas (train/replicas.go) adds the gradients and compiles.
 func finishGraph(sg *stepGraph, dec *decoder.Model, x backend.Value, k bucket, bsz int, fill func(*decoder.State) error) (*stepGraph, error) {
 	g := sg.g
 	st := dec.NewTrainState(bsz)
@@ -276,17 +282,23 @@ func finishGraph(sg *stepGraph, dec *decoder.Model, x backend.Value, k bucket, b
 	}
 	sg.loss = g.CrossEntropy(sg.logits, targets, IgnoreIndex)
 	sg.params = g.Params()
+	return sg, nil
+}
+
+// compile adds the gradients of the loss (when anything trains) and
+// compiles the graph.
+func (sg *stepGraph) compile() error {
 	if len(sg.params) > 0 {
-		if err := g.Backward(sg.loss); err != nil {
-			return nil, err
+		if err := sg.g.Backward(sg.loss); err != nil {
+			return err
 		}
 	}
-	m, err := g.Compile()
+	m, err := sg.g.Compile()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sg.m = m
-	return sg, nil
+	return nil
 }
 
 // layoutText fills ids, target rows and targets of a batch.
@@ -526,6 +538,9 @@ func (a *mllamaArch) layout(exs []*example, imgs [][]*imageData, k bucket, bsz i
 
 // bind rebinds a compiled graph's inputs to a batch.
 func (sg *stepGraph) bind(bt *batch) error {
+	if sg.rep != nil {
+		return sg.bindShards(bt)
+	}
 	g := sg.g
 	if err := g.SetIDs(sg.ids, bt.ids); err != nil {
 		return err

@@ -54,6 +54,7 @@ func trainingLogits(t *testing.T, a arch, ids []int, images []string, visionTrai
 	g := graph.New(graph.Options{Trainable: func(*tensor.Tensor) bool { return false }})
 	sg, err := a.build(g, k, 1, visionTrains)
 	require.NoError(t, err)
+	require.NoError(t, sg.compile())
 	bt, err := a.layout([]*example{e}, [][]*imageData{imgs}, k, 1, visionTrains)
 	require.NoError(t, err)
 	require.NoError(t, sg.bind(bt))

@@ -12,8 +12,13 @@
 // train = one forward + backward + AdamW step of a small Llama on the
 // graph backend (train_step_tok_s); stage1 = one LLaVA stage-1 step
 // (cached features of a frozen small CLIP, a trained MLP2 projector, the
-// same Llama frozen: train_stage1_tok_s). torchref.py times the same
-// shapes in PyTorch.
+// same Llama frozen: train_stage1_tok_s). Both training steps run on
+// -replicas graph replicas (default GOMAXPROCS, at most the batch's rows),
+// each on its shard of the batch and one thread, gradients summed
+// (graph.Replicas); -replicas 1 is one graph whose kernels use every
+// thread. train_step_cpu_ms and train_stage1_cpu_ms are the process's CPU
+// time per step, train_replicas the replica count. torchref.py times the
+// same shapes in PyTorch.
 // Every figure is the best of -reps runs (after one warm-up) so that noise
 // from a shared machine shows as spread, not as bias.
 package main
@@ -64,6 +69,7 @@ const (
 	minSgemmReps   = 10
 	memBWFloats    = 128 << 20 // 512 MiB, about one F32 SmolLM2-135M
 	floatBytes     = 4
+	clockTicks     = 100 // USER_HZ, the unit of /proc/self/stat's times
 )
 
 type result map[string]float64
@@ -73,6 +79,8 @@ func main() {
 	reps := flag.Int("reps", 3, "timed repetitions per figure (best is reported)")
 	only := flag.String("only", "", "comma-separated subset: sgemm,membw,vit,prefill,decode,unified,crossattn,train,stage1")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	replicas := flag.Int("replicas", 0, "training steps (train, stage1) on this many graph replicas, each on its share of the batch and one thread "+
+		"(0: GOMAXPROCS, at most the batch; 1: one graph whose kernels use every thread, the single-graph path)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		stop, err := startProfile(*cpuProfile)
@@ -82,16 +90,23 @@ func main() {
 		}
 		defer stop()
 	}
-	if err := run(*asJSON, *reps, *only); err != nil {
+	if err := run(*asJSON, *reps, *only, *replicas); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(asJSON bool, reps int, only string) error {
+func run(asJSON bool, reps int, only string, replicas int) error {
 	if reps < 1 {
 		return fmt.Errorf("-reps %d must be at least 1", reps)
 	}
+	if replicas < 0 {
+		return fmt.Errorf("-replicas %d must not be negative", replicas)
+	}
+	if replicas == 0 {
+		replicas = runtime.GOMAXPROCS(0)
+	}
+	replicas = min(replicas, trainBatch)
 	want := func(name string) bool {
 		if only == "" {
 			return true
@@ -122,8 +137,8 @@ func run(asJSON bool, reps int, only string) error {
 	})
 	add("unified", func() error { return benchUnified(res, reps) })
 	add("crossattn", func() error { return benchCrossAttn(res, reps) })
-	add("train", func() error { return benchTrain(res, reps) })
-	add("stage1", func() error { return benchStage1(res, reps) })
+	add("train", func() error { return benchTrain(res, reps, replicas) })
+	add("stage1", func() error { return benchStage1(res, reps, replicas) })
 	for _, s := range steps {
 		if err := s(); err != nil {
 			return err
@@ -631,44 +646,111 @@ func trainBatchIDs(n int) (batch [][]int, targets []int) {
 	return batch, targets
 }
 
-// timeSteps times one compiled training step (Run + AdamW).
-func timeSteps(reps int, be *graph.Backend, mach *graph.Machine) (time.Duration, error) {
-	opt := graph.NewAdamW(trainLR, 0)
-	ctx := context.Background()
-	return best(max(reps, minTrainReps), func() error {
-		if err := mach.Run(ctx); err != nil {
-			return err
-		}
-		return opt.Step(be.Params())
-	})
+// buildRows builds the training loss of batch rows [lo, hi) on be.
+type buildRows func(be *graph.Backend, lo, hi int) (backend.Value, error)
+
+// trainStep is one compiled training step: a single graph (replicas 1)
+// or graph.Replicas over shards of the batch's rows.
+type trainStep struct {
+	run    func(context.Context) error
+	params func() []graph.Param
+	close  func() error
 }
 
-func benchTrain(res result, reps int) error {
+// compileStep builds and compiles the step of trainBatch rows.
+func compileStep(replicas int, opt graph.Options, build buildRows) (*trainStep, error) {
+	if replicas <= 1 {
+		be := graph.New(opt)
+		loss, err := build(be, 0, trainBatch)
+		if err != nil {
+			return nil, err
+		}
+		if err := be.Backward(loss); err != nil {
+			return nil, err
+		}
+		mach, err := be.Compile()
+		if err != nil {
+			return nil, err
+		}
+		return &trainStep{run: mach.Run, params: be.Params, close: mach.Close}, nil
+	}
+	r, err := graph.NewReplicas(replicas, opt, func(be *graph.Backend, s int) (backend.Value, error) {
+		return build(be, trainBatch*s/replicas, trainBatch*(s+1)/replicas)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &trainStep{run: r.Run, params: r.Params, close: r.Close}, nil
+}
+
+// timeSteps times one compiled training step (Run + AdamW): the best
+// wall time, then the process's CPU time per step over as many steps
+// again, back to back (a steadier guide than wall time on a shared
+// machine; 0 where /proc/self/stat is missing).
+func timeSteps(reps int, st *trainStep) (wall time.Duration, cpuMs float64, err error) {
+	opt := graph.NewAdamW(trainLR, 0)
+	ctx := context.Background()
+	step := func() error {
+		if err := st.run(ctx); err != nil {
+			return err
+		}
+		return opt.Step(st.params())
+	}
+	n := max(reps, minTrainReps)
+	if wall, err = best(n, step); err != nil {
+		return 0, 0, err
+	}
+	c0 := cpuTime()
+	for range n {
+		if err := step(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return wall, ms(cpuTime()-c0) / float64(n), nil
+}
+
+// cpuTime is the user + system CPU time of the process so far, from
+// /proc/self/stat (0 where there is none).
+func cpuTime() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3, state
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+func benchTrain(res result, reps, replicas int) error {
 	m, err := newTrainLlama()
 	if err != nil {
 		return err
 	}
 	batch, targets := trainBatchIDs(trainSeq)
-	be := graph.New(graph.Options{})
-	x, err := m.Embed(be, batch)
+	st, err := compileStep(replicas, graph.Options{}, func(be *graph.Backend, lo, hi int) (backend.Value, error) {
+		x, err := m.Embed(be, batch[lo:hi])
+		if err != nil {
+			return nil, err
+		}
+		logits, err := m.Forward(be, x, m.NewTrainState(hi-lo))
+		if err != nil {
+			return nil, err
+		}
+		return be.CrossEntropy(logits, targets[lo*trainSeq:hi*trainSeq], -1), nil
+	})
 	if err != nil {
 		return err
 	}
-	logits, err := m.Forward(be, x, m.NewTrainState(trainBatch))
-	if err != nil {
-		return err
-	}
-	loss := be.CrossEntropy(logits, targets, -1)
-	if err := be.Backward(loss); err != nil {
-		return err
-	}
-	mach, err := be.Compile()
-	if err != nil {
-		return err
-	}
-	defer mach.Close()
-	d, err := timeSteps(reps, be, mach)
+	defer st.close()
+	d, cpu, err := timeSteps(reps, st)
 	res["train_step_tok_s"] = float64(trainBatch*trainSeq) / d.Seconds()
+	res["train_step_cpu_ms"] = cpu
+	res["train_replicas"] = float64(replicas)
 	return err
 }
 
@@ -681,18 +763,20 @@ func stage1CLIP() config.CLIPVision {
 	return c
 }
 
-func benchStage1(res result, reps int) error {
+// stage1Step returns the stage-1 step's options, its builder of batch
+// rows and its tokens per step.
+func stage1Step() (graph.Options, buildRows, int, error) {
 	m, err := newTrainLlama()
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	vcfg := stage1CLIP()
 	v, err := vision.NewCLIPVision(&vcfg)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	if err := weights.Randomize(randomSeed, initStd, v); err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	pc := projector.Config{
 		VisionHidden: vcfg.HiddenSize, TextHidden: m.Config().HiddenSize, HiddenAct: "gelu",
@@ -700,10 +784,10 @@ func benchStage1(res result, reps int) error {
 	}
 	proj, err := projector.New(pc, projector.MLP2)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	if err := weights.Randomize(randomSeed, initStd, proj); err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	// The frozen tower runs once; its features are the cached input.
 	rng := rand.New(rand.NewPCG(randomSeed, 3))
@@ -711,12 +795,12 @@ func benchStage1(res result, reps int) error {
 	var eager backend.Eager
 	feats, err := projector.SelectFeatures(eager, v.HiddenStates(eager, eager.Const(px), pc.MaxLayer()), pc)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	cached := backend.T(feats) // [B, P, Dv]
 	pts, err := quant.TensorsOf("", proj)
 	if err != nil {
-		return err
+		return graph.Options{}, nil, 0, err
 	}
 	trainable := map[*tensor.Tensor]bool{}
 	for _, nt := range pts {
@@ -729,29 +813,40 @@ func benchStage1(res result, reps int) error {
 		targets = append(targets, repeat(ignoreTarget, patches)...)
 		targets = append(targets, next[i*stage1TextLen:(i+1)*stage1TextLen]...)
 	}
-	be := graph.New(graph.Options{Trainable: func(t *tensor.Tensor) bool { return trainable[t] }})
-	img := proj.Forward(be, be.Const(cached)) // [B, P, D]
-	txt, err := m.Embed(be, batch)            // [B, T, D]
+	opt := graph.Options{Trainable: func(t *tensor.Tensor) bool { return trainable[t] }}
+	row := patches * vcfg.HiddenSize // cached features per batch row
+	seq := patches + stage1TextLen
+	build := func(be *graph.Backend, lo, hi int) (backend.Value, error) {
+		feats := tensor.FromData(cached.Data[lo*row:hi*row], hi-lo, patches, vcfg.HiddenSize)
+		img := proj.Forward(be, be.Const(feats)) // [b, P, D]
+		txt, err := m.Embed(be, batch[lo:hi])    // [b, T, D]
+		if err != nil {
+			return nil, err
+		}
+		logits, err := m.Forward(be, be.Concat(1, img, txt), m.NewTrainState(hi-lo)) // [b, P+T, V]
+		if err != nil {
+			return nil, err
+		}
+		if n := len(be.Params()); n != len(pts) {
+			return nil, fmt.Errorf("stage 1: %d trainable parameters, want the projector's %d", n, len(pts))
+		}
+		return be.CrossEntropy(logits, targets[lo*seq:hi*seq], ignoreTarget), nil
+	}
+	return opt, build, trainBatch * seq, nil
+}
+
+func benchStage1(res result, reps, replicas int) error {
+	opt, build, tokens, err := stage1Step()
 	if err != nil {
 		return err
 	}
-	logits, err := m.Forward(be, be.Concat(1, img, txt), m.NewTrainState(trainBatch)) // [B, P+T, V]
+	st, err := compileStep(replicas, opt, build)
 	if err != nil {
 		return err
 	}
-	loss := be.CrossEntropy(logits, targets, ignoreTarget)
-	if err := be.Backward(loss); err != nil {
-		return err
-	}
-	if n := len(be.Params()); n != len(pts) {
-		return fmt.Errorf("stage 1: %d trainable parameters, want the projector's %d", n, len(pts))
-	}
-	mach, err := be.Compile()
-	if err != nil {
-		return err
-	}
-	defer mach.Close()
-	d, err := timeSteps(reps, be, mach)
-	res["train_stage1_tok_s"] = float64(trainBatch*(patches+stage1TextLen)) / d.Seconds()
+	defer st.close()
+	d, cpu, err := timeSteps(reps, st)
+	res["train_stage1_cpu_ms"] = cpu
+	res["train_stage1_tok_s"] = float64(tokens) / d.Seconds()
 	return err
 }

@@ -4,7 +4,7 @@
 //
 //	go run ./examples/train -model DIR -data FILE -out DIR [-recipe NAME|FILE.json] [-steps N]
 //	    [-batch N] [-accum N] [-seed N] [-eval FILE] [-eval-every N] [-save-every N]
-//	    [-stop-after N] [-resume]
+//	    [-stop-after N] [-resume] [-replicas N]
 //
 // Recipes: projector (stage 1), full (stage 2), llava (both), pretrain-text,
 // pretrain-vision, or a JSON file holding a train.Recipe. stdout gets one
@@ -16,7 +16,9 @@
 // same total (the saved configuration is used). Ctrl-C stops cleanly
 // after the current step with a checkpoint. -out is an HF folder
 // (config.json, model.safetensors, tokenizer and processor files) that
-// fovea.Load, examples/logits and HF transformers read; its checkpoints/
+// fovea.Load, examples/logits and HF transformers read; -replicas N
+// splits each micro-batch over N replicas of the graph, one thread each
+// (train.Config.Replicas: faster on several cores for small models); its checkpoints/
 // hold the last checkpoints and the best one, each with trainer_state.json
 // and optimizer.safetensors, and loss.png plots the losses. A -model
 // folder with a config.json and a tokenizer but no weights trains from
@@ -53,7 +55,7 @@ func main() {
 type flags struct {
 	model, data, out, recipe, eval                       string
 	steps, batch, accum, evalEvery, saveEvery, stopAfter int
-	keep, maxLen                                         int
+	keep, maxLen, replicas                               int
 	seed                                                 uint64
 	resume, skipBad, exact                               bool
 }
@@ -79,6 +81,7 @@ func parse(args []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&f.maxLen, "max-len", 0, "longest sequence (0: the model's context)")
 	fs.BoolVar(&f.skipBad, "skip-bad", false, "skip bad rows (counted) instead of failing")
 	fs.BoolVar(&f.exact, "exact-match", false, "also measure exact-match of greedy answers at each evaluation")
+	fs.IntVar(&f.replicas, "replicas", 0, "split each micro-batch over N replicas of the graph, one thread each (0 or 1: one graph on every thread)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,7 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		cfg = train.Config{Recipe: r, Steps: f.steps, Batch: f.batch, Accum: f.accum, Seed: f.seed,
-			EvalEvery: f.evalEvery, SaveEvery: f.saveEvery, KeepLast: f.keep, MaxLen: f.maxLen, SkipBad: f.skipBad, ExactMatch: f.exact}
+			EvalEvery: f.evalEvery, SaveEvery: f.saveEvery, KeepLast: f.keep, MaxLen: f.maxLen, SkipBad: f.skipBad, ExactMatch: f.exact,
+			Replicas: f.replicas}
 	}
 	m, err := loadModel(ctx, modelDir, cfg.Seed)
 	if err != nil {

@@ -96,3 +96,22 @@ func TestTrainFromScratch(t *testing.T) {
 	_, err := fovea.Load(context.Background(), out)
 	require.NoError(t, err)
 }
+
+// TestTrainReplicas: -replicas 2 trains as one graph does (losses to
+// float32 rounding); the saved configuration keeps it, so a run stopped
+// and resumed prints the uninterrupted lines.
+func TestTrainReplicas(t *testing.T) {
+	model := traintest.Folder(t, "llava_tiny")
+	common := []string{"-model", model, "-data", filepath.Join(traintest.DataDir(), "data.jsonl"),
+		"-recipe", "full", "-steps", "4", "-batch", "3", "-seed", "2"}
+	one := trainCmd(t, append(common, "-out", filepath.Join(t.TempDir(), "one"))...)
+	full := trainCmd(t, append(common, "-out", filepath.Join(t.TempDir(), "full"), "-replicas", "2")...)
+	require.Len(t, full, 4)
+	for i := range one {
+		require.InDelta(t, lossOf(t, one[i]), lossOf(t, full[i]), 1e-4, "step %d", i+1)
+	}
+	split := filepath.Join(t.TempDir(), "split")
+	a := trainCmd(t, append(common, "-out", split, "-replicas", "2", "-stop-after", "2")...)
+	b := trainCmd(t, "-data", filepath.Join(traintest.DataDir(), "data.jsonl"), "-out", split, "-resume")
+	require.Equal(t, full, append(a, b...), "stop at 2 and resume")
+}

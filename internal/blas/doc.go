@@ -141,7 +141,9 @@
 // (jc, pc) block, shared by all goroutines, which then split the rows of
 // C in whole register tiles, each packing its own Ã. The depth is cut
 // into equal k-slices (depthStep: one slice up to 1.5·kc), so k = 256 is
-// one slice rather than 192 + 64. At most runtime.GOMAXPROCS(0) goroutines, and fewer
+// one slice rather than 192 + 64 — in every driver (gemmRange, the shared
+// B̃ split, the row chunks and the pre-packed SgemmPacked), so a product's
+// rounding does not depend on which driver the thread count picks. At most runtime.GOMAXPROCS(0) goroutines, and fewer
 // for small problems (one per minFlopsPerThread of work). m == 1 is
 // routed to Sgemv.
 //
@@ -166,10 +168,12 @@
 // (one optimizer update over w, g, m, v: AVX2 on whole vectors with the
 // same float32 operations in the same order as its Go twin adamWGo;
 // AdamWRef is the float64 oracle). The exp-heavy
-// parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU
-// and the exact GELU) have AVX2+FMA assembly on 8 lanes (also used at the
-// AVX-512 level) with Go twins (expSubGo, sigmoidMulGo, geluTanhGo,
-// geluGo) for the tails and for LevelGo. Max, and the two passes of the
+// parts (ExpSub inside Softmax, x·σ(kx) for SiLU/QuickGELU, the tanh GELU,
+// the exact GELU and SiLUGrad, SwiGLU's backward) have AVX2+FMA assembly
+// on 8 lanes (also used at the AVX-512 level) with Go twins (expSubGo,
+// sigmoidMulGo, geluTanhGo, geluGo, siluGradGo) for the tails and for
+// LevelGo; SiLUGrad rounds every step as its twin does, so it equals
+// ExpSub plus the twin's loop bit for bit. Max, and the two passes of the
 // norms (Σx, Σx², Σ(x−mean)², then dst = x·s·w or (x−c)·s·w + b) are
 // AVX2 assembly with four independent accumulators (twins sum,
 // sumSquares, sumSqDevGo, maxGo, rmsApplyGo, lnApplyGo); Max ignores

@@ -867,6 +867,51 @@ func sigmoidMul(name string, tanhForm bool) {
 	p("")
 }
 
+// siluGrad emits SwiGLU's backward for n % 8 == 0 lanes, with
+// s = 1/(1 + e^{−g}): du = dy·g·s and dg = dy·u·s·(1 + g·(1 − s)), each
+// product and sum rounded in the order siluGradGo writes it (no fused
+// multiply-add), so the two agree to the exp.
+func siluGrad() {
+	p("// func siluGradAVX2(dgp, dup, gp, up, dyp *float32, n int)")
+	p("TEXT ·siluGradAVX2(SB), NOSPLIT, $0-48")
+	p("\tMOVQ dgp+0(FP), DI")
+	p("\tMOVQ dup+8(FP), R8")
+	p("\tMOVQ gp+16(FP), SI")
+	p("\tMOVQ up+24(FP), R9")
+	p("\tMOVQ dyp+32(FP), R10")
+	p("\tMOVQ n+40(FP), CX")
+	p("\tSHRQ $3, CX")
+	p("\tJZ done")
+	p("loop:")
+	p("\tVMOVUPS (SI), Y3")                  // g
+	p("\tVXORPS %s, Y3, Y0", vc("signmask")) // −g
+	exp8()
+	p("\tVADDPS %s, Y0, Y0", vc("one"))
+	p("\tVMOVUPS %s, Y4", vc("one"))
+	p("\tVDIVPS Y0, Y4, Y4") // s = 1 / (1 + e^{−g})
+	p("\tVMOVUPS (R10), Y5") // dy
+	p("\tVMULPS Y3, Y5, Y6") // dy·g
+	p("\tVMULPS Y4, Y6, Y6") // ·s
+	p("\tVMOVUPS Y6, (R8)")  // du
+	p("\tVMOVUPS %s, Y7", vc("one"))
+	p("\tVSUBPS Y4, Y7, Y7") // 1 − s
+	p("\tVMULPS Y3, Y7, Y7") // g·(1 − s)
+	p("\tVADDPS %s, Y7, Y7", vc("one"))
+	p("\tVMULPS (R9), Y5, Y8") // dy·u
+	p("\tVMULPS Y4, Y8, Y8")   // ·s
+	p("\tVMULPS Y7, Y8, Y8")   // ·(1 + g·(1 − s))
+	p("\tVMOVUPS Y8, (DI)")    // dg
+	for _, r := range []string{"DI", "R8", "SI", "R9", "R10"} {
+		p("\tADDQ $32, %s", r)
+	}
+	p("\tDECQ CX")
+	p("\tJNZ loop")
+	p("done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 // expSub emits x[i] ← e^{x[i]−m} and returns Σ over n % 8 == 0 lanes.
 func expSub() {
 	p("// func expSubAVX2(x *float32, n int, m float32) float32")
@@ -1050,6 +1095,7 @@ func main() {
 	sigmoidMul("sigmoidMulAVX2", false)
 	sigmoidMul("geluTanhAVX2", true)
 	expSub()
+	siluGrad()
 	gelu(12, 12)
 	adamw()
 	if err := os.WriteFile("kernels_amd64.s", []byte(out.String()), 0o644); err != nil {

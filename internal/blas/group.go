@@ -208,16 +208,18 @@ func gemmPackedGroup(im *Impl, threads, m int, alpha float32, a []float32, lda i
 		}
 		sc := im.getScratch()
 		defer im.scratch.Put(sc)
+		ks := depthStep(kern.kc, k) // no ragged last slice (k = 256: one)
 		for len(segs) > 0 {
 			chunk := takeColumns(&segs, kern.nc, nr)
-			for pc := 0; pc < k; pc += kern.kc {
-				kb := min(kern.kc, k-pc)
+			for pc := 0; pc < k; pc += ks {
+				kb := min(ks, k-pc)
 				add := beta != 0 || pc > 0 // beta == 0: the first slice overwrites C
 				for ic := mlo; ic < mhi; ic += kern.mc {
 					mb := min(kern.mc, mhi-ic)
-					packA(kern, false, mb, kb, alpha, a, lda, ic, pc, sc.ap)
+					ap := sc.apFor(roundUp(mb, mr) * kb)
+					packA(kern, false, mb, kb, alpha, a, lda, ic, pc, ap)
 					for _, s := range chunk {
-						macroPacked(kern, mb, kb, s.jlo, s.jhi, sc.ap, s.pr.B, pc, s.pr.C[ic*s.pr.Ldc:], s.pr.Ldc, sc.tile, add)
+						macroPacked(kern, mb, kb, s.jlo, s.jhi, ap, s.pr.B, pc, s.pr.C[ic*s.pr.Ldc:], s.pr.Ldc, sc.tile, add)
 					}
 				}
 			}

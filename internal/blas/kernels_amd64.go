@@ -84,6 +84,7 @@ func bindAsm(im *Impl) {
 	im.rotateHalf = rotateHalfAsm
 	im.adamw = adamWAsm
 	im.expSub, im.sigmoidMul, im.gelu, im.geluTanh = expSubAsm, sigmoidMulAsm, geluAsm, geluTanhAsm
+	im.siluGrad = siluGradAsm
 }
 
 //go:noescape
@@ -105,6 +106,19 @@ func sigmoidMulAVX2(x *float32, n int, k float32)
 
 //go:noescape
 func geluTanhAVX2(x *float32, n int)
+
+//go:noescape
+func siluGradAVX2(dgp, dup, gp, up, dyp *float32, n int)
+
+func siluGradAsm(dg, du, g, u, dy []float32) {
+	n := len(g)
+	dg, du, u, dy = dg[:n], du[:n], u[:n], dy[:n]
+	n8 := n &^ (vecLanes - 1)
+	if n8 > 0 {
+		siluGradAVX2(&dg[0], &du[0], &g[0], &u[0], &dy[0], n8)
+	}
+	siluGradWith(expSubAsm, dg[n8:], du[n8:], g[n8:], u[n8:], dy[n8:])
+}
 
 //go:noescape
 func geluAVX2(x *float32, n int, series, rT *float32)

@@ -2129,6 +2129,67 @@ done:
 	MOVSS X0, ret+24(FP)
 	RET
 
+// func siluGradAVX2(dgp, dup, gp, up, dyp *float32, n int)
+TEXT ·siluGradAVX2(SB), NOSPLIT, $0-48
+	MOVQ dgp+0(FP), DI
+	MOVQ dup+8(FP), R8
+	MOVQ gp+16(FP), SI
+	MOVQ up+24(FP), R9
+	MOVQ dyp+32(FP), R10
+	MOVQ n+40(FP), CX
+	SHRQ $3, CX
+	JZ done
+loop:
+	VMOVUPS (SI), Y3
+	VXORPS ·vconst+512(SB), Y3, Y0
+	VMOVUPS ·vconst+384(SB), Y1
+	VMINPS Y0, Y1, Y0
+	VMOVUPS ·vconst+352(SB), Y1
+	VCMPPS $1, Y1, Y0, Y13
+	VMAXPS Y0, Y1, Y0
+	VMOVUPS ·vconst+32(SB), Y1
+	VFMADD231PS ·vconst+0(SB), Y0, Y1
+	VSUBPS ·vconst+32(SB), Y1, Y2
+	VFNMADD231PS ·vconst+64(SB), Y2, Y0
+	VFNMADD231PS ·vconst+96(SB), Y2, Y0
+	VMOVUPS ·vconst+128(SB), Y2
+	VFMADD213PS ·vconst+160(SB), Y0, Y2
+	VFMADD213PS ·vconst+192(SB), Y0, Y2
+	VFMADD213PS ·vconst+224(SB), Y0, Y2
+	VFMADD213PS ·vconst+256(SB), Y0, Y2
+	VFMADD213PS ·vconst+288(SB), Y0, Y2
+	VFMADD213PS ·vconst+320(SB), Y0, Y2
+	VFMADD213PS ·vconst+320(SB), Y0, Y2
+	VPSUBD ·vconst+32(SB), Y1, Y1
+	VPSLLD $23, Y1, Y1
+	VPADDD Y1, Y2, Y0
+	VANDNPS Y0, Y13, Y0
+	VADDPS ·vconst+320(SB), Y0, Y0
+	VMOVUPS ·vconst+320(SB), Y4
+	VDIVPS Y0, Y4, Y4
+	VMOVUPS (R10), Y5
+	VMULPS Y3, Y5, Y6
+	VMULPS Y4, Y6, Y6
+	VMOVUPS Y6, (R8)
+	VMOVUPS ·vconst+320(SB), Y7
+	VSUBPS Y4, Y7, Y7
+	VMULPS Y3, Y7, Y7
+	VADDPS ·vconst+320(SB), Y7, Y7
+	VMULPS (R9), Y5, Y8
+	VMULPS Y4, Y8, Y8
+	VMULPS Y7, Y8, Y8
+	VMOVUPS Y8, (DI)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
 // func geluAVX2(x *float32, n int, series, rT *float32)
 TEXT ·geluAVX2(SB), NOSPLIT, $0-32
 	MOVQ series+16(FP), R10

@@ -90,6 +90,7 @@ type Impl struct {
 	sigmoidMul func(x []float32, k float32)
 	gelu       func(x []float32)
 	geluTanh   func(x []float32)
+	siluGrad   func(dg, du, g, u, dy []float32) // twin siluGradGo
 	// norm and reduction kernels (twins: sum, sumSquares, sumSqDevGo,
 	// maxGo, rmsApplyGo, lnApplyGo)
 	sum, sumSq, vmax func(x []float32) float32
@@ -118,7 +119,7 @@ func ForLevel(l Level) (*Impl, error) {
 	im := &Impl{
 		level: l, gemm: gemmKernelGo, dot: sdotGo, dot4: sdot4Go, axpy: saxpyGo, dotRows: sdotRowsGo,
 		adamw:  adamWGo,
-		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo,
+		expSub: expSubGo, sigmoidMul: sigmoidMulGo, gelu: geluGo, geluTanh: geluTanhGo, siluGrad: siluGradGo,
 		sum: sum, sumSq: sumSquares, vmax: maxGo, sumSqDev: sumSqDevGo, rmsApply: rmsApplyGo, lnApply: lnApplyGo,
 		rotateHalf: rotateHalfGo,
 		scratch:    newScratchPool(),

@@ -181,7 +181,8 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 			scaleRows(hi-lo, n, beta, c[lo*ldc:], ldc)
 		})
 	}
-	kcMax := min(kern.kc, k)
+	ks := depthStep(kern.kc, k) // no ragged last slice (k = 256: one)
+	kcMax := min(ks, k)
 	ncMax := min(kern.nc, roundUp(n, nr))
 	bp := alignedFloats(ncMax * kcMax)
 	per := make([]*gemmScratch, threads) // pooled Ã and edge-tile buffers
@@ -196,8 +197,8 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 	for jc := 0; jc < n; jc += kern.nc {
 		nb := min(kern.nc, n-jc)
 		panels := (nb + nr - 1) / nr
-		for pc := 0; pc < k; pc += kern.kc {
-			kb := min(kern.kc, k-pc)
+		for pc := 0; pc < k; pc += ks {
+			kb := min(ks, k-pc)
 			parallel(threads, func(t int) { // pack B̃, panels split
 				lo, hi := panels*t/threads*nr, min(nb, panels*(t+1)/threads*nr)
 				if lo < hi {
@@ -214,10 +215,11 @@ func gemmBlocked(im *Impl, threads int, transA, transB bool, m, n, k int, alpha 
 				}
 				for ic := mlo; ic < mhi; ic += kern.mc {
 					mb := min(kern.mc, mhi-ic)
-					packA(kern, transA, mb, kb, alpha, a, lda, ic, pc, s.ap)
+					ap := s.apFor(roundUp(mb, mr) * kb)
+					packA(kern, transA, mb, kb, alpha, a, lda, ic, pc, ap)
 					// With beta == 0 the first k-slice overwrites C.
 					add := beta != 0 || pc > 0
-					macroKernel(kern, mb, kb, jlo, jhi, s.ap, bp, c[ic*ldc+jc:], ldc, s.tile, add)
+					macroKernel(kern, mb, kb, jlo, jhi, ap, bp, c[ic*ldc+jc:], ldc, s.tile, add)
 				}
 			})
 		}

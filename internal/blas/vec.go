@@ -254,6 +254,35 @@ func (im *Impl) GELU(x []float32) { im.gelu(x) }
 // GELUTanh is the package-level GELUTanh on im's kernels.
 func (im *Impl) GELUTanh(x []float32) { im.geluTanh(x) }
 
+// SiLUGrad is the backward pass of SwiGLU's silu(g)·u: given dy it writes
+// du = dy·silu(g) = dy·g·σ(g) and dg = dy·u·σ(g)·(1 + g·(1 − σ(g))), with
+// σ(g) = 1/(1 + e^{−g}) from the vector exp (as ExpSub). All slices have
+// len(g) elements.
+func SiLUGrad(dg, du, g, u, dy []float32) { defaultImpl.siluGrad(dg, du, g, u, dy) }
+
+// SiLUGrad is the package-level SiLUGrad on im's kernels.
+func (im *Impl) SiLUGrad(dg, du, g, u, dy []float32) { im.siluGrad(dg, du, g, u, dy) }
+
+// siluGradGo is the portable SiLUGrad, twin of the assembly one.
+func siluGradGo(dg, du, g, u, dy []float32) { siluGradWith(expSubGo, dg, du, g, u, dy) }
+
+// siluGradWith is SiLUGrad with e^{−g} from expSub: e^{−g} goes through
+// dg, then one pass computes both gradients.
+func siluGradWith(expSub func([]float32, float32) float32, dg, du, g, u, dy []float32) {
+	n := len(g)
+	dg, du, u, dy = dg[:n], du[:n], u[:n], dy[:n] // one bounds check each
+	for j, v := range g {
+		dg[j] = -v
+	}
+	expSub(dg, 0) // e^−g (0 below the float32 range, finite above)
+	for j, v := range g {
+		s := 1 / (1 + dg[j])
+		gy := dy[j]
+		du[j] = gy * v * s
+		dg[j] = gy * u[j] * s * (1 + v*(1-s))
+	}
+}
+
 // sigmoidMulGo is x[i] ← x[i]·σ(k·x[i]), twin of the assembly one.
 func sigmoidMulGo(x []float32, k float32) {
 	for i, v := range x {

@@ -265,3 +265,46 @@ func TestRotateHalf(t *testing.T) {
 		RotateHalf(make([]float32, 8), make([]float32, 7), make([]float32, 4), make([]float32, 4))
 	})
 }
+
+// TestSiLUGrad checks every level's SwiGLU backward against its Go twin
+// (to the vector exp's rounding) and the Go twin against the float64
+// formula, on lengths around the vector width and gates out to ±90
+// (e^{−g} clamped, σ exactly 0 or 1).
+func TestSiLUGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, n := range []int{1, 7, 8, 9, 16, 33, 1001} {
+		g, u, dy := scaled(r, n, 6), scaled(r, n, 2), scaled(r, n, 1)
+		g[0] = 90
+		if n > 1 {
+			g[1] = -90
+		}
+		ref := func(j int) (dg, du float64) {
+			v := float64(g[j])
+			s := 1 / (1 + math.Exp(-v))
+			return float64(dy[j]) * float64(u[j]) * s * (1 + v*(1-s)), float64(dy[j]) * v * s
+		}
+		wg, wu := make([]float32, n), make([]float32, n)
+		siluGradGo(wg, wu, g, u, dy)
+		for j := range n {
+			dg, du := ref(j)
+			require.InDelta(t, dg, float64(wg[j]), 1e-5*(1+math.Abs(dg)), "twin dg n=%d j=%d", n, j)
+			require.InDelta(t, du, float64(wu[j]), 1e-5*(1+math.Abs(du)), "twin du n=%d j=%d", n, j)
+		}
+		for _, im := range allImpls(t) {
+			gg, gu := make([]float32, n), make([]float32, n)
+			gin := append([]float32(nil), g...)
+			im.SiLUGrad(gg, gu, gin, u, dy)
+			require.Equal(t, g, gin, "g is not written")
+			// The exps agree to 1e-6; 1 + g·(1 − σ) cancels near g ≈ −1.28,
+			// so dg gets an absolute bound too.
+			requireClose(t, gg, wg, 1e-5, 1e-7, im.Level().String()+" dg")
+			requireClose(t, gu, wu, 1e-6, 1e-30, im.Level().String()+" du")
+			// Bit for bit what the same level's ExpSub and the scalar loop
+			// give (the assembly rounds each step as Go does).
+			sg, su := make([]float32, n), make([]float32, n)
+			siluGradWith(im.expSub, sg, su, g, u, dy)
+			require.Equal(t, sg, gg, im.Level().String()+" dg bits")
+			require.Equal(t, su, gu, im.Level().String()+" du bits")
+		}
+	}
+}

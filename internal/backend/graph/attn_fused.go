@@ -40,6 +40,7 @@ type attnK struct {
 	hasMask bool
 	merged  bool
 	st      *attnState
+	th      *budget
 }
 
 // attnState is what the forward pass leaves for the backward pass, and
@@ -51,8 +52,8 @@ type attnState struct {
 	run, done                   int
 }
 
-func newAttnK(scale float32, causal, hasMask, merged bool) attnK {
-	return attnK{scale: scale, causal: causal, hasMask: hasMask, merged: merged, st: &attnState{}}
+func newAttnK(th *budget, scale float32, causal, hasMask, merged bool) attnK {
+	return attnK{scale: scale, causal: causal, hasMask: hasMask, merged: merged, st: &attnState{}, th: th}
 }
 
 func (k attnK) name() string {
@@ -131,13 +132,13 @@ func attnFwd[F float](k attnK, d attnDims, y, p []F, in []gorgonia.Value) {
 		mst = backend.BroadcastStrides(in[3].Shape(), tensor.Shape{d.b, d.h, d.tq, d.tk})
 	}
 	g := d.h / d.kvh
-	one := single()
-	blas.ParallelItems(d.b*d.h, workers(d.b*d.h), func(_, item int) {
+	one := k.th.single()
+	blas.ParallelItems(d.b*d.h, k.th.workers(d.b*d.h), func(_, item int) {
 		b, h := item/d.h, item%d.h
 		kv := (b*d.kvh + h/g) * d.tk * d.dh
 		qh := q[(b*d.h+h)*d.tq*d.dh:]
 		ph := p[(b*d.h+h)*d.tq*d.tk : (b*d.h+h+1)*d.tq*d.tk]
-		gemm1(one, false, true, d.tq, d.tk, d.dh, qh, d.dh, kk[kv:], d.dh, 0, ph, d.tk) // [Tq, Tk] = q·kᵀ
+		gemm(one, false, true, d.tq, d.tk, d.dh, qh, d.dh, kk[kv:], d.dh, 0, ph, d.tk) // [Tq, Tk] = q·kᵀ
 		scale := F(k.scale)
 		for i := 0; i < d.tq; i++ {
 			row := ph[i*d.tk : (i+1)*d.tk]
@@ -158,7 +159,7 @@ func attnFwd[F float](k attnK, d attnDims, y, p []F, in []gorgonia.Value) {
 			softmaxRow(row)
 		}
 		off, ld := k.yAt(d, b, h)
-		gemm1(one, false, false, d.tq, d.dh, d.tk, ph, d.tk, v[kv:], d.dh, 0, y[off:], ld) // [Tq, Dh] = P·v
+		gemm(one, false, false, d.tq, d.dh, d.tk, ph, d.tk, v[kv:], d.dh, 0, y[off:], ld) // [Tq, Dh] = P·v
 	})
 }
 
@@ -210,9 +211,9 @@ func numel(v gorgonia.Value) int { return v.Shape().TotalSize() }
 func attnBwd[F float](k attnK, d attnDims, dq, dk, dv, dp, p []F, in []gorgonia.Value, dy []F) {
 	q, kk, v := data[F](in[0]), data[F](in[1]), data[F](in[2])
 	g := d.h / d.kvh
-	one := single()
+	one := k.th.single()
 	scale := F(k.scale)
-	blas.ParallelItems(d.b*d.kvh, workers(d.b*d.kvh), func(_, item int) {
+	blas.ParallelItems(d.b*d.kvh, k.th.workers(d.b*d.kvh), func(_, item int) {
 		b, kh := item/d.kvh, item%d.kvh
 		kv := (b*d.kvh + kh) * d.tk * d.dh
 		dkh, dvh := dk[kv:kv+d.tk*d.dh], dv[kv:kv+d.tk*d.dh]
@@ -222,7 +223,7 @@ func attnBwd[F float](k attnK, d attnDims, dq, dk, dv, dp, p []F, in []gorgonia.
 			ph, dph := p[pl:pl+d.tq*d.tk], dp[pl:pl+d.tq*d.tk]
 			off, ld := k.yAt(d, b, h)
 			dyh := dy[off:]
-			gemm1(one, false, true, d.tq, d.tk, d.dh, dyh, ld, v[kv:], d.dh, 0, dph, d.tk) // dP = dy·vᵀ
+			gemm(one, false, true, d.tq, d.tk, d.dh, dyh, ld, v[kv:], d.dh, 0, dph, d.tk) // dP = dy·vᵀ
 			for i := 0; i < d.tq; i++ {
 				softmaxGradRow(dph[i*d.tk:(i+1)*d.tk], ph[i*d.tk:(i+1)*d.tk], scale) // dS
 			}
@@ -231,9 +232,9 @@ func attnBwd[F float](k attnK, d attnDims, dq, dk, dv, dp, p []F, in []gorgonia.
 			if gi > 0 {
 				beta = 1
 			}
-			gemm1(one, false, false, d.tq, d.dh, d.tk, dph, d.tk, kk[kv:], d.dh, 0, dq[qo:], d.dh) // dq = dS·k
-			gemm1(one, true, false, d.tk, d.dh, d.tq, dph, d.tk, q[qo:], d.dh, beta, dkh, d.dh)    // dk += dSᵀ·q
-			gemm1(one, true, false, d.tk, d.dh, d.tq, ph, d.tk, dyh, ld, beta, dvh, d.dh)          // dv += Pᵀ·dy
+			gemm(one, false, false, d.tq, d.dh, d.tk, dph, d.tk, kk[kv:], d.dh, 0, dq[qo:], d.dh) // dq = dS·k
+			gemm(one, true, false, d.tk, d.dh, d.tq, dph, d.tk, q[qo:], d.dh, beta, dkh, d.dh)    // dk += dSᵀ·q
+			gemm(one, true, false, d.tk, d.dh, d.tq, ph, d.tk, dyh, ld, beta, dvh, d.dh)          // dv += Pᵀ·dy
 		}
 	})
 }
@@ -276,7 +277,7 @@ func (b *Backend) attention(q, k, v backend.Value, opt backend.AttnOpts, merged 
 	if opt.Mask != nil {
 		inputs = append(inputs, b.Node(opt.Mask))
 	}
-	return apply(newAttnK(scale, opt.Causal, opt.Mask != nil, merged), b.dt, inputs...)
+	return apply(newAttnK(b.th, scale, opt.Causal, opt.Mask != nil, merged), b.dt, inputs...)
 }
 
 // AttentionMerged is Attention with its output written as [B, Tq, H·Dh]

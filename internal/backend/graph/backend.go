@@ -23,6 +23,12 @@ type Options struct {
 	// ops pack a frozen weight once, on the first Run after Backward; after
 	// changing a frozen tensor in place, call RefreshFrozen.
 	Trainable func(*ft.Tensor) bool
+	// Threads caps the goroutines each kernel of the graph uses: 0 means
+	// runtime.GOMAXPROCS(0) at run time, 1 runs every kernel on the
+	// calling goroutine (the replicas of Replicas run side by side so).
+	// Results do not depend on it: every threaded kernel splits its work
+	// into fixed tasks and sums partial results in task order.
+	Threads int
 }
 
 // Param is one learnable weight: the checkpoint tensor and its graph node.
@@ -49,6 +55,8 @@ type Backend struct {
 	nextID int
 	// packs are the frozen-weight packings of the Linear ops (RefreshFrozen).
 	packs []*frozenPack
+	// th is the kernels' thread budget (Options.Threads).
+	th *budget
 }
 
 var (
@@ -77,6 +85,7 @@ func New(opt Options) *Backend {
 		trainable: opt.Trainable,
 		weights:   map[*ft.Tensor]*gorgonia.Node{},
 		feeds:     map[*gorgonia.Node]feed{},
+		th:        newBudget(opt.Threads),
 	}
 }
 
@@ -209,7 +218,7 @@ func (b *Backend) MatMul(a, bv backend.Value, transB bool) backend.Value {
 	if kb != k {
 		panic(fmt.Sprintf("graph.MatMul: a %v, b %v (transB=%v)", as, bs, transB))
 	}
-	return apply(matmulK{transB: transB}, b.dt, b.Node(a), b.Node(bv))
+	return apply(matmulK{transB: transB, th: b.th}, b.dt, b.Node(a), b.Node(bv))
 }
 
 func (b *Backend) binary(a, c backend.Value, mul bool) backend.Value {
@@ -240,7 +249,7 @@ func (b *Backend) Scale(x backend.Value, s float32) backend.Value {
 
 // RMSNorm over the last dim (custom op; same row kernel as Eager).
 func (b *Backend) RMSNorm(x, w backend.Value, eps float32) backend.Value {
-	return apply(rmsNormK{eps: eps}, b.dt, b.Node(x), b.Node(b.flat(w)))
+	return apply(rmsNormK{eps: eps, th: b.th}, b.dt, b.Node(x), b.Node(b.flat(w)))
 }
 
 // LayerNorm over the last dim (custom op; same row kernel as Eager).
@@ -261,7 +270,7 @@ func (b *Backend) Activation(x backend.Value, act backend.Act) backend.Value {
 	if act == backend.ActIdentity {
 		return x
 	}
-	return apply(actK{act: act}, b.dt, b.Node(x))
+	return apply(actK{act: act, th: b.th}, b.dt, b.Node(x))
 }
 
 // Softmax over the last dim (custom op: gorgonia's last-axis SoftMax is broken).
@@ -337,11 +346,11 @@ func (b *Backend) Concat(axis int, xs ...backend.Value) backend.Value {
 	if axis < 0 {
 		axis += len(b.Shape(xs[0]))
 	}
-	nodes := make(gorgonia.Nodes, len(xs))
+	nodes := make([]*gorgonia.Node, len(xs))
 	for i, v := range xs {
 		nodes[i] = b.Node(v)
 	}
-	return must("Concat")(gorgonia.Concat(axis, nodes...))
+	return apply(concatK{axis: axis, n: len(xs)}, b.dt, nodes...) // concat.go
 }
 
 // Embedding gathers rows of table [V, D] → [len(ids), D] (a custom op;
@@ -437,7 +446,7 @@ func (b *Backend) CrossEntropy(logits backend.Value, targets []int, ignoreIndex 
 	}
 	tn := gorgonia.NewTensor(b.g, tensor.Int, 1, gorgonia.WithShape(len(targets)), gorgonia.WithName(b.name("targets")),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(len(targets)), tensor.WithBacking(slices.Clone(targets)))))
-	y := apply(newCrossEntropyK(ignoreIndex), b.dt, b.Node(logits), tn)
+	y := apply(newCrossEntropyK(b.th, ignoreIndex), b.dt, b.Node(logits), tn)
 	b.feeds[y] = feed{ids: tn, n: ls[len(ls)-1], ignore: ignoreIndex}
 	return y
 }

@@ -141,6 +141,7 @@ func bcastBwd[F float](k bcastK, i int, dx, a, b, dy []F) {
 type crossEntropyK struct {
 	ignore int
 	st     *ceState
+	th     *budget
 }
 
 // ceState holds the float32 forward pass's probabilities [rows, V] and
@@ -150,8 +151,8 @@ type ceState struct {
 	loss []float64
 }
 
-func newCrossEntropyK(ignore int) crossEntropyK {
-	return crossEntropyK{ignore: ignore, st: &ceState{}}
+func newCrossEntropyK(th *budget, ignore int) crossEntropyK {
+	return crossEntropyK{ignore: ignore, st: &ceState{}, th: th}
 }
 
 func (k crossEntropyK) name() string { return fmt.Sprintf("CrossEntropy{ignore=%d}", k.ignore) }
@@ -183,7 +184,7 @@ func (k crossEntropyK) forward32(x []float32, targets []int, v int) float32 {
 	st := k.st
 	st.p = grow(st.p, len(x))
 	st.loss = grow(st.loss, len(targets))
-	blas.ParallelItems(len(targets), workers(len(targets)), func(_, r int) {
+	blas.ParallelItems(len(targets), k.th.workers(len(targets)), func(_, r int) {
 		t := targets[r]
 		if t == k.ignore {
 			st.loss[r] = 0
@@ -261,7 +262,7 @@ func (k crossEntropyK) backward32(dx []float32, targets []int, v int, dy float64
 	if n > 0 {
 		g = float32(dy / float64(n))
 	}
-	blas.ParallelItems(len(targets), workers(len(targets)), func(_, r int) {
+	blas.ParallelItems(len(targets), k.th.workers(len(targets)), func(_, r int) {
 		d := dx[r*v : (r+1)*v]
 		t := targets[r]
 		if t == k.ignore || n == 0 {

@@ -23,13 +23,13 @@ var (
 const chunk = 1 << 14
 
 // eachChunk runs fn(lo, hi) over [0, n) in chunks, in parallel.
-func eachChunk(n int, fn func(lo, hi int)) {
+func eachChunk(th *budget, n int, fn func(lo, hi int)) {
 	items := (n + chunk - 1) / chunk
 	if items <= 1 {
 		fn(0, n)
 		return
 	}
-	blas.ParallelItems(items, workers(items), func(_, it int) {
+	blas.ParallelItems(items, th.workers(items), func(_, it int) {
 		fn(it*chunk, min(n, (it+1)*chunk))
 	})
 }
@@ -45,10 +45,11 @@ type splitHeadsK struct {
 	rot   bool
 	rope  ropeK // positions, frequencies, cos/sin [T, Dh/2]
 	nsin  []float32
+	th    *budget
 }
 
-func newSplitHeadsK(heads int, pos []int, r *backend.RoPE) splitHeadsK {
-	k := splitHeadsK{heads: heads, rot: r != nil}
+func newSplitHeadsK(th *budget, heads int, pos []int, r *backend.RoPE) splitHeadsK {
+	k := splitHeadsK{heads: heads, rot: r != nil, th: th}
 	if r != nil {
 		k.rope = newRoPEK(pos, r)
 		k.nsin = make([]float32, len(k.rope.sin))
@@ -103,7 +104,7 @@ func splitHeadsRun[F float](k splitHeadsK, dst, src []F, xs tensor.Shape, back b
 	n := k.heads
 	dh := width / n
 	half := dh / 2
-	blas.ParallelItems(bs*t, workers(bs*t), func(_, row int) { // row = b·T + i
+	blas.ParallelItems(bs*t, k.th.workers(bs*t), func(_, row int) { // row = b·T + i
 		bi, i := row/t, row%t
 		for h := 0; h < n; h++ {
 			flat := row*width + h*dh       // [B, T, N·Dh]
@@ -144,7 +145,7 @@ func rotate[F float](dst, x []F, cos, sin []float32) {
 // SplitHeadsRoPE turns x [B, T, N·Dh] into [B, N, T, Dh], rotated at
 // positions pos when r is non-nil (backend.HeadSplitter), in one op.
 func (b *Backend) SplitHeadsRoPE(x backend.Value, heads int, pos []int, r *backend.RoPE) backend.Value {
-	return apply(newSplitHeadsK(heads, pos, r), b.dt, b.Node(x))
+	return apply(newSplitHeadsK(b.th, heads, pos, r), b.dt, b.Node(x))
 }
 
 // ---- gated activation: act(gate)·up ----
@@ -153,7 +154,10 @@ func (b *Backend) SplitHeadsRoPE(x backend.Value, heads int, pos []int, r *backe
 // SiLU): inputs g, u of one shape. Forward as Eager (ActivateInPlace,
 // then the product); dg = dy·u·act'(g), du = dy·act(g). SiLU's
 // derivative σ(g)·(1 + g·(1 − σ(g))) takes σ from blas's vector exp.
-type gatedK struct{ act backend.Act }
+type gatedK struct {
+	act backend.Act
+	th  *budget
+}
 
 func (k gatedK) name() string { return fmt.Sprintf("GatedActivation{%d}", int(k.act)) }
 func (gatedK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -175,7 +179,7 @@ func (k gatedK) forward(out float64Or32, in []gorgonia.Value) {
 		return
 	}
 	y, g, u := buf[float32](out), data[float32](in[0]), data[float32](in[1])
-	eachChunk(len(y), func(lo, hi int) {
+	eachChunk(k.th, len(y), func(lo, hi int) {
 		s := y[lo:hi]
 		copy(s, g[lo:hi])
 		backend.ActivateInPlace(s, k.act)
@@ -201,7 +205,7 @@ func (k gatedK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgo
 		return
 	}
 	d, g, u, gy := buf[float32](dx), data[float32](in[0]), data[float32](in[1]), data[float32](dy)
-	eachChunk(len(d), func(lo, hi int) {
+	eachChunk(k.th, len(d), func(lo, hi int) {
 		if i == 1 {
 			s := d[lo:hi]
 			copy(s, g[lo:hi])
@@ -250,9 +254,9 @@ func actGrad32(dx, x, dy, u []float32, act backend.Act) {
 func (b *Backend) GatedActivation(gate, up backend.Value, act backend.Act) backend.Value {
 	gn, un := b.Node(gate), b.Node(up)
 	if y, ok := adjacentHalves(gn, un); ok {
-		return apply(gatedPairK{act: act}, b.dt, y)
+		return apply(gatedPairK{act: act, th: b.th}, b.dt, y)
 	}
-	return apply(gatedK{act: act}, b.dt, gn, un)
+	return apply(gatedK{act: act, th: b.th}, b.dt, gn, un)
 }
 
 // adjacentHalves reports the LinearMulti product whose columns [0, F)
@@ -278,7 +282,10 @@ func adjacentHalves(gate, up *gorgonia.Node) (*gorgonia.Node, bool) {
 // gatedPairK is gatedK over one input [..., 2F] holding gate in columns
 // [0, F) and up in [F, 2F): y = act(gate)·up [..., F]; the gradient
 // [..., 2F] holds dgate and dup side by side.
-type gatedPairK struct{ act backend.Act }
+type gatedPairK struct {
+	act backend.Act
+	th  *budget
+}
 
 func (k gatedPairK) name() string { return fmt.Sprintf("GatedPair{%d}", int(k.act)) }
 func (gatedPairK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -306,7 +313,7 @@ func (k gatedPairK) forward(out float64Or32, in []gorgonia.Value) {
 	}
 	y, x := buf[float32](out), data[float32](in[0])
 	rows := len(y) / f
-	blas.ParallelItems(rows, workers(rows), func(_, r int) {
+	blas.ParallelItems(rows, k.th.workers(rows), func(_, r int) {
 		row := y[r*f : (r+1)*f]
 		copy(row, x[2*r*f:(2*r+1)*f])
 		backend.ActivateInPlace(row, k.act)
@@ -333,7 +340,7 @@ func (k gatedPairK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy g
 	}
 	d, x, gy := buf[float32](dx), data[float32](in[0]), data[float32](dy)
 	rows := len(gy) / f
-	blas.ParallelItems(rows, workers(rows), func(_, r int) {
+	blas.ParallelItems(rows, k.th.workers(rows), func(_, r int) {
 		g, u, dyr := x[2*r*f:(2*r+1)*f], x[(2*r+1)*f:(2*r+2)*f], gy[r*f:(r+1)*f]
 		dg, du := d[2*r*f:(2*r+1)*f], d[(2*r+1)*f:(2*r+2)*f]
 		if k.act == backend.ActSiLU {
@@ -350,19 +357,7 @@ func (k gatedPairK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy g
 }
 
 // siluPairGrad32 is SwiGLU's backward for one row with one σ per
-// element: s = σ(g) from the vector exp (e^−g written into dg first),
-// du = dy·g·s (= dy·SiLU(g)) and dg = dy·u·s·(1 + g·(1 − s)).
-func siluPairGrad32(dg, du, g, u, dy []float32) {
-	n := len(g)
-	dg, du, u, dy = dg[:n], du[:n], u[:n], dy[:n] // one bounds check each
-	for j, v := range g {
-		dg[j] = -v
-	}
-	blas.ExpSub(dg, 0) // e^−g (0 below the float32 range, finite above)
-	for j, v := range g {
-		s := 1 / (1 + dg[j])
-		gy := dy[j]
-		du[j] = gy * v * s
-		dg[j] = gy * u[j] * s * (1 + v*(1-s))
-	}
-}
+// element, blas.SiLUGrad (one AVX2 pass; its Go twin is the scalar loop):
+// s = σ(g) from the vector exp, du = dy·g·s (= dy·SiLU(g)) and
+// dg = dy·u·s·(1 + g·(1 − s)).
+func siluPairGrad32(dg, du, g, u, dy []float32) { blas.SiLUGrad(dg, du, g, u, dy) }

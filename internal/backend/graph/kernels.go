@@ -221,7 +221,10 @@ func lastDim(v gorgonia.Value) int {
 
 // ---- activations ----
 
-type actK struct{ act backend.Act }
+type actK struct {
+	act backend.Act
+	th  *budget
+}
 
 func (k actK) name() string { return fmt.Sprintf("Activation{%d}", int(k.act)) }
 func (actK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -245,7 +248,7 @@ func (k actK) backward(_ int, dx float64Or32, in []gorgonia.Value, _, dy gorgoni
 		return
 	}
 	d, x, g := buf[float32](dx), data[float32](in[0]), data[float32](dy)
-	eachChunk(len(d), func(lo, hi int) { actGrad32(d[lo:hi], x[lo:hi], g[lo:hi], nil, k.act) })
+	eachChunk(k.th, len(d), func(lo, hi int) { actGrad32(d[lo:hi], x[lo:hi], g[lo:hi], nil, k.act) })
 }
 func actBwd[F float](dx, x, dy []F, act backend.Act) {
 	for i, v := range x {

@@ -16,18 +16,10 @@ import (
 // ---- products on the project's sgemm, transposes folded into the calls ----
 
 // gemm is C = op(A)·op(B) + beta·C (row-major, leading dimensions as in
-// CBLAS): blas.Sgemm in float32, gemmRef in float64.
-func gemm[F float](transA, transB bool, m, n, k int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
-	if a32, ok := any(a).([]float32); ok {
-		blas.Sgemm(transA, transB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
-		return
-	}
-	gemmRef(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
-}
-
-// gemm1 is gemm on one thread: for products small enough that the caller
-// runs several of them in parallel.
-func gemm1[F float](im *blas.Impl, transA, transB bool, m, n, k int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+// CBLAS): im.Sgemm in float32 (im carries the thread count: the Backend's
+// budget, or one thread for products the caller runs side by side),
+// gemmRef in float64.
+func gemm[F float](im *blas.Impl, transA, transB bool, m, n, k int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	if a32, ok := any(a).([]float32); ok {
 		im.Sgemm(transA, transB, m, n, k, 1, a32, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 		return
@@ -112,6 +104,7 @@ func sumRows[F float](dst, x []F) {
 type linearK struct {
 	hasBias, hasRes bool
 	st              *frozenPack
+	th              *budget
 }
 
 // frozenPack holds a frozen weight packed once for sgemm (float32 only):
@@ -132,6 +125,9 @@ func (b *Backend) RefreshFrozen() {
 	for _, p := range b.packs {
 		p.wT, p.wN = nil, nil
 	}
+	if sh := b.th.shared(); sh != nil { // a replica: the packings all replicas share
+		sh.refreshFrozen()
+	}
 }
 
 // frozenAware is a kernel told by Backward which inputs are frozen.
@@ -141,15 +137,15 @@ func (k linearK) setFrozen(f []bool) { k.st.frozen = f[1] }
 
 // packedT returns the weight w [out, in] packed as op(B) = wᵀ, packing it
 // on first use; packedN as op(B) = w.
-func (p *frozenPack) packedT(w []float32, out, in int) *blas.PackedB {
+func (p *frozenPack) packedT(th *budget, w []float32, out, in int) *blas.PackedB {
 	if p.wT == nil {
-		p.wT = blas.Default().PackB(true, in, out, w, in)
+		p.wT = th.blas().PackB(true, in, out, w, in)
 	}
 	return p.wT
 }
-func (p *frozenPack) packedN(w []float32, out, in int) *blas.PackedB {
+func (p *frozenPack) packedN(th *budget, w []float32, out, in int) *blas.PackedB {
 	if p.wN == nil {
-		p.wN = blas.Default().PackB(false, out, in, w, in)
+		p.wN = th.blas().PackB(false, out, in, w, in)
 	}
 	return p.wN
 }
@@ -214,11 +210,16 @@ func linearFwd[F float](k linearK, y []F, in []gorgonia.Value) {
 		}
 		beta = 1
 	}
-	if y32, ok := any(y).([]float32); ok && k.st != nil && k.st.frozen {
-		blas.Default().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(any(w).([]float32), o, n), float32(beta), y32, o)
+	if y32, ok := any(y).([]float32); ok && k.th.sharedFor(k.st.frozen) != nil {
+		pb := k.th.shared().packed(k.th.blas(), true, n, o, any(w).([]float32))
+		k.th.blas().SgemmPacked(m, 1, any(x).([]float32), n, pb, float32(beta), y32, o)
 		return
 	}
-	gemm(false, true, m, o, n, x, n, w, n, beta, y, o) // [M, Out]
+	if y32, ok := any(y).([]float32); ok && k.st != nil && k.st.frozen {
+		k.th.blas().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(k.th, any(w).([]float32), o, n), float32(beta), y32, o)
+		return
+	}
+	gemm(k.th.blas(), false, true, m, o, n, x, n, w, n, beta, y, o) // [M, Out]
 }
 
 func (k linearK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
@@ -246,14 +247,19 @@ func linearBwd[F float](k linearK, i int, dx []F, in []gorgonia.Value, dy []F) {
 				return
 			}
 			dyr := dy[r0*o : r1*o]
-			if dx32, ok := any(dxr).([]float32); ok && k.st != nil && k.st.frozen {
-				blas.Default().SgemmPacked(r1-r0, 1, any(dyr).([]float32), o, k.st.packedN(any(w).([]float32), o, n), 0, dx32, n)
+			if dx32, ok := any(dxr).([]float32); ok && k.th.sharedFor(k.st.frozen) != nil {
+				pb := k.th.shared().packed(k.th.blas(), false, o, n, any(w).([]float32))
+				k.th.blas().SgemmPacked(r1-r0, 1, any(dyr).([]float32), o, pb, 0, dx32, n)
 				return
 			}
-			gemm(false, false, r1-r0, n, o, dyr, o, w, n, 0, dxr, n) // dx [M, In] = dy·w
+			if dx32, ok := any(dxr).([]float32); ok && k.st != nil && k.st.frozen {
+				k.th.blas().SgemmPacked(r1-r0, 1, any(dyr).([]float32), o, k.st.packedN(k.th, any(w).([]float32), o, n), 0, dx32, n)
+				return
+			}
+			gemm(k.th.blas(), false, false, r1-r0, n, o, dyr, o, w, n, 0, dxr, n) // dx [M, In] = dy·w
 		})
 	case i == 1:
-		gemm(true, false, o, n, m, dy, o, x, n, 0, dx, n) // dw [Out, In] = dyᵀ·x
+		gemm(k.th.blas(), true, false, o, n, m, dy, o, x, n, 0, dx, n) // dw [Out, In] = dyᵀ·x
 	case i == 2 && k.hasBias:
 		sumRows(dx, dy) // db [Out]
 	default:
@@ -268,7 +274,7 @@ func (b *Backend) linear(x, w, bias, res backend.Value) backend.Value {
 		panic(fmt.Sprintf("graph.Linear: x %v, w %v", xs, ws))
 	}
 	out := ws[0]
-	k := linearK{hasBias: bias != nil, hasRes: res != nil, st: &frozenPack{}}
+	k := linearK{hasBias: bias != nil, hasRes: res != nil, st: &frozenPack{}, th: b.th}
 	b.packs = append(b.packs, k.st)
 	inputs := []*gorgonia.Node{b.Node(x), b.Node(w)}
 	if bias != nil {
@@ -295,7 +301,10 @@ func (b *Backend) linear(x, w, bias, res backend.Value) backend.Value {
 //	da = dy·op(b)ᵀ,  db = aᵀ·dy (or dyᵀ·a when transB).
 //
 // The batch items run in parallel, one thread each.
-type matmulK struct{ transB bool }
+type matmulK struct {
+	transB bool
+	th     *budget
+}
 
 func (k matmulK) name() string { return fmt.Sprintf("MatMul{transB=%v}", k.transB) }
 func (k matmulK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -347,8 +356,8 @@ func (k matmulK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorg
 func matmulRun[F float](k matmulK, which int, dst []F, in []gorgonia.Value, dy []F) {
 	a, b := data[F](in[0]), data[F](in[1])
 	batch, m, kk, n := k.dims(in[0].Shape(), in[1].Shape())
-	one := single()
-	blas.ParallelItems(batch, workers(batch), func(_, t int) {
+	one := k.th.single()
+	blas.ParallelItems(batch, k.th.workers(batch), func(_, t int) {
 		at, bt := a[t*m*kk:(t+1)*m*kk], b[t*kk*n:(t+1)*kk*n]
 		switch which {
 		case -1:
@@ -356,31 +365,28 @@ func matmulRun[F float](k matmulK, which int, dst []F, in []gorgonia.Value, dy [
 			if k.transB {
 				ldb = kk
 			}
-			gemm1(one, false, k.transB, m, n, kk, at, kk, bt, ldb, 0, dst[t*m*n:(t+1)*m*n], n)
+			gemm(one, false, k.transB, m, n, kk, at, kk, bt, ldb, 0, dst[t*m*n:(t+1)*m*n], n)
 		case 0: // da [M, K] = dy·op(b)ᵀ
 			d := dy[t*m*n : (t+1)*m*n]
 			if k.transB {
-				gemm1(one, false, false, m, kk, n, d, n, bt, kk, 0, dst[t*m*kk:(t+1)*m*kk], kk)
+				gemm(one, false, false, m, kk, n, d, n, bt, kk, 0, dst[t*m*kk:(t+1)*m*kk], kk)
 			} else {
-				gemm1(one, false, true, m, kk, n, d, n, bt, n, 0, dst[t*m*kk:(t+1)*m*kk], kk)
+				gemm(one, false, true, m, kk, n, d, n, bt, n, 0, dst[t*m*kk:(t+1)*m*kk], kk)
 			}
 		default:
 			d := dy[t*m*n : (t+1)*m*n]
 			if k.transB { // db [N, K] = dyᵀ·a
-				gemm1(one, true, false, n, kk, m, d, n, at, kk, 0, dst[t*kk*n:(t+1)*kk*n], kk)
+				gemm(one, true, false, n, kk, m, d, n, at, kk, 0, dst[t*kk*n:(t+1)*kk*n], kk)
 			} else { // db [K, N] = aᵀ·dy
-				gemm1(one, true, false, kk, n, m, at, kk, d, n, 0, dst[t*kk*n:(t+1)*kk*n], n)
+				gemm(one, true, false, kk, n, m, at, kk, d, n, 0, dst[t*kk*n:(t+1)*kk*n], n)
 			}
 		}
 	})
 }
 
-// workers is the number of parallel tasks for n independent items.
+// workers is the number of parallel tasks for n independent items of
+// the optimizer (AdamW, GradNorm), which belongs to no Backend.
 func workers(n int) int { return max(1, min(n, runtime.GOMAXPROCS(0))) }
-
-// single is the default kernel set on one thread, for products that run
-// side by side in parallel tasks.
-func single() *blas.Impl { return blas.Default().WithThreads(1) }
 
 // forRowRuns splits the m rows of width w of a into maximal runs of rows
 // that are all zero and rows that are not, calling f(r0, r1, nonzero) for

@@ -9,7 +9,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/fovea-ml/fovea/internal/backend"
-	"github.com/fovea-ml/fovea/internal/blas"
 	ft "github.com/fovea-ml/fovea/internal/tensor"
 )
 
@@ -32,6 +31,7 @@ type linearMultiK struct {
 	outs    []int  // Out_g
 	hasBias []bool // per member
 	st      *multiState
+	th      *budget
 }
 
 type multiState struct {
@@ -99,6 +99,8 @@ func (k linearMultiK) forward(out float64Or32, in []gorgonia.Value) {
 	if is64(out) {
 		k.st.w64 = grow(k.st.w64, k.width()*lastDim(in[0]))
 		multiFwd(k, buf[float64](out), k.st.w64, in)
+	} else if k.th.sharedFor(k.st.frozen) != nil {
+		multiFwdShared(k, buf[float32](out), in)
 	} else {
 		stacked := k.st.frozen && k.st.wT != nil
 		k.st.w32 = grow(k.st.w32, k.width()*lastDim(in[0]))
@@ -134,10 +136,10 @@ func multiFwd[F float](k linearMultiK, y, wcat []F, in []gorgonia.Value, stacked
 		beta = 1
 	}
 	if y32, ok := any(y).([]float32); ok && k.st.frozen {
-		blas.Default().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(any(wcat).([]float32), width, n), float32(beta), y32, width)
+		k.th.blas().SgemmPacked(m, 1, any(x).([]float32), n, k.st.packedT(k.th, any(wcat).([]float32), width, n), float32(beta), y32, width)
 		return
 	}
-	gemm(false, true, m, width, n, x, n, wcat, n, beta, y, width) // [M, ΣOut]
+	gemm(k.th.blas(), false, true, m, width, n, x, n, wcat, n, beta, y, width) // [M, ΣOut]
 }
 
 func (k linearMultiK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gorgonia.Value) {
@@ -148,16 +150,56 @@ func (k linearMultiK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy
 	}
 }
 
+// members returns the float32 weights of the members, in order.
+func (k linearMultiK) members(in []gorgonia.Value) [][]float32 {
+	ws := make([][]float32, len(k.outs))
+	for g := range k.outs {
+		ws[g] = data[float32](in[1+g])
+	}
+	return ws
+}
+
+// multiFwdShared is multiFwd on the replicas' shared packing of the
+// stacked frozen weights (no per-replica stacking).
+func multiFwdShared(k linearMultiK, y []float32, in []gorgonia.Value) {
+	x := data[float32](in[0])
+	n := lastDim(in[0])
+	m, width := len(x)/n, k.width()
+	beta := float32(0)
+	if slices.Contains(k.hasBias, true) {
+		clear(y)
+		beta = 1
+	}
+	bi, off := 1+len(k.outs), 0
+	for g, o := range k.outs {
+		if k.hasBias[g] {
+			b := data[float32](in[bi])
+			for r := 0; r < m; r++ {
+				copy(y[r*width+off:r*width+off+o], b)
+			}
+			bi++
+		}
+		off += o
+	}
+	pb := k.th.shared().packed(k.th.blas(), true, n, width, k.members(in)...)
+	k.th.blas().SgemmPacked(m, 1, x, n, pb, beta, y, width)
+}
+
 func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value, dy []F) {
 	x := data[F](in[0])
 	n := lastDim(in[0])
 	m, width := len(x)/n, k.width()
 	if i == 0 {
-		if dx32, ok := any(dx).([]float32); ok && k.st.frozen {
-			blas.Default().SgemmPacked(m, 1, any(dy).([]float32), width, k.st.packedN(any(wcat).([]float32), width, n), 0, dx32, n)
+		if dx32, ok := any(dx).([]float32); ok && k.th.sharedFor(k.st.frozen) != nil {
+			pb := k.th.shared().packed(k.th.blas(), false, width, n, k.members(in)...)
+			k.th.blas().SgemmPacked(m, 1, any(dy).([]float32), width, pb, 0, dx32, n)
 			return
 		}
-		gemm(false, false, m, n, width, dy, width, wcat, n, 0, dx, n) // dx = dy·W
+		if dx32, ok := any(dx).([]float32); ok && k.st.frozen {
+			k.th.blas().SgemmPacked(m, 1, any(dy).([]float32), width, k.st.packedN(k.th, any(wcat).([]float32), width, n), 0, dx32, n)
+			return
+		}
+		gemm(k.th.blas(), false, false, m, n, width, dy, width, wcat, n, 0, dx, n) // dx = dy·W
 		return
 	}
 	// Input i is weight g, or the bias of the b-th member with a bias.
@@ -180,7 +222,7 @@ func multiBwd[F float](k linearMultiK, i int, dx, wcat []F, in []gorgonia.Value,
 	}
 	o := k.outs[g]
 	if !isBias {
-		gemm(true, false, o, n, m, dy[off:], width, x, n, 0, dx, n) // dw_g = dy[:, cols]ᵀ·x
+		gemm(k.th.blas(), true, false, o, n, m, dy[off:], width, x, n, 0, dx, n) // dw_g = dy[:, cols]ᵀ·x
 		return
 	}
 	clear(dx)
@@ -277,7 +319,7 @@ func (b *Backend) LinearMulti(x backend.Value, ws, bs []backend.Value) []backend
 		return []backend.Value{b.Linear(x, ws[0], bias)}
 	}
 	xs := b.Shape(x)
-	k := linearMultiK{st: &multiState{}}
+	k := linearMultiK{st: &multiState{}, th: b.th}
 	b.packs = append(b.packs, &k.st.frozenPack)
 	inputs := []*gorgonia.Node{b.Node(x)}
 	for _, w := range ws {

@@ -12,7 +12,10 @@ import (
 
 // ---- RMSNorm: inputs x [..., D], w [D] ----
 
-type rmsNormK struct{ eps float32 }
+type rmsNormK struct {
+	eps float32
+	th  *budget
+}
 
 func (k rmsNormK) name() string { return fmt.Sprintf("RMSNorm{%x}", math.Float32bits(k.eps)) }
 func (rmsNormK) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -31,7 +34,7 @@ func (k rmsNormK) forward(out float64Or32, in []gorgonia.Value) {
 	y, x := buf[float32](out), data[float32](in[0])
 	d := len(w)
 	rows := len(x) / d
-	blas.ParallelItems(rowBlocks(rows), workers(rowBlocks(rows)), func(_, it int) {
+	blas.ParallelItems(rowBlocks(rows), k.th.workers(rowBlocks(rows)), func(_, it int) {
 		for r := it * normRows; r < min(rows, (it+1)*normRows); r++ {
 			blas.RMSNorm(y[r*d:(r+1)*d], x[r*d:(r+1)*d], w, k.eps) // the eager kernel
 		}
@@ -47,7 +50,7 @@ func (k rmsNormK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gor
 	if is64(dx) {
 		rmsNormBwd(i, buf[float64](dx), data[float64](in[0]), data[float64](in[1]), data[float64](dy), float64(k.eps))
 	} else {
-		rmsNormBwd32(i, buf[float32](dx), data[float32](in[0]), data[float32](in[1]), data[float32](dy), k.eps)
+		rmsNormBwd32(k.th, i, buf[float32](dx), data[float32](in[0]), data[float32](in[1]), data[float32](dy), k.eps)
 	}
 }
 
@@ -55,7 +58,7 @@ func (k rmsNormK) backward(i int, dx float64Or32, in []gorgonia.Value, _, dy gor
 // parallel (per-task partial sums of dw added in task order, so the
 // result does not depend on scheduling); the per-row scalars stay in
 // float64.
-func rmsNormBwd32(which int, out, x, w, dy []float32, eps float32) {
+func rmsNormBwd32(th *budget, which int, out, x, w, dy []float32, eps float32) {
 	d := len(w)
 	rows := len(x) / d
 	tasks := rowBlocks(rows)
@@ -63,7 +66,7 @@ func rmsNormBwd32(which int, out, x, w, dy []float32, eps float32) {
 	if which == 1 {
 		part = make([]float32, tasks*d)
 	}
-	blas.ParallelItems(tasks, workers(tasks), func(_, it int) {
+	blas.ParallelItems(tasks, th.workers(tasks), func(_, it int) {
 		var wg []float32
 		if which == 0 {
 			wg = make([]float32, d)

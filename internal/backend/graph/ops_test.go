@@ -122,6 +122,12 @@ func opCases(t testing.TB) []opCase {
 			c := be.Slice(x, 3, 2, 3)                    // [2, 5, 3, 1]
 			return be.Concat(3, be.Slice(c, 1, 0, 3), a) // [2, 3, 3, 5]
 		}, shapes: [][]int{{2, 3, 5, 4}}},
+		{name: "concat_axis0_three", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Concat(0, in[0], be.Mul(in[1], in[1]), in[2]) // [2+1+3, 4, 2]
+		}, shapes: [][]int{{2, 4, 2}, {1, 4, 2}, {3, 4, 2}}},
+		{name: "concat_last", fn: func(be backend.Backend, in []backend.Value) backend.Value {
+			return be.Mul(be.Concat(-1, in[0], in[1]), in[2]) // [3, 2+5]
+		}, shapes: [][]int{{3, 2}, {3, 5}, {3, 7}}},
 		{name: "transpose_heads", fn: func(be backend.Backend, in []backend.Value) backend.Value {
 			return be.Transpose(in[0], 0, 2, 1, 3)
 		}, shapes: [][]int{{2, 3, 4, 5}}},
