@@ -81,9 +81,11 @@ func NewReplicas(n int, opt Options, build BuildShard) (*Replicas, error) {
 		}
 		w := new(float64)
 		weighted := apply(shardWeightK{w: w}, be.dt, be.Node(loss))
-		if err := be.Backward(weighted); err != nil {
-			_ = r.Close()
-			return nil, fmt.Errorf("graph.NewReplicas: shard %d: %w", s, err)
+		if len(be.Params()) > 0 { // nothing trains: a forward-only set (evaluation)
+			if err := be.Backward(weighted); err != nil {
+				_ = r.Close()
+				return nil, fmt.Errorf("graph.NewReplicas: shard %d: %w", s, err)
+			}
 		}
 		ps := be.Params()
 		if s > 0 {

@@ -322,3 +322,22 @@ func TestReplicasStepsMatchSingleGraph(t *testing.T) {
 		require.NoError(t, ob.Step(r.Params()))
 	}
 }
+
+// TestReplicasForwardOnly: with nothing trainable (an evaluation pass) the
+// replicas compile without gradients, as one graph does, and their loss
+// is the whole batch's.
+func TestReplicasForwardOnly(t *testing.T) {
+	wantLoss, _, _ := singleStep(t, false)
+	m := replicaDecoder(t)
+	ids, targets := replicaBatch()
+	r, err := graph.NewReplicas(2, graph.Options{Trainable: func(*ft.Tensor) bool { return false }},
+		func(be *graph.Backend, s int) (backend.Value, error) {
+			lo, hi := shardRows(len(ids), 2, s)
+			return decoderLoss(be, m, ids, targets, lo, hi)
+		})
+	require.NoError(t, err)
+	defer r.Close()
+	require.Empty(t, r.Params())
+	require.NoError(t, r.Run(context.Background()))
+	require.InDelta(t, wantLoss, r.Loss(), 1e-5)
+}
