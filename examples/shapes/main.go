@@ -58,6 +58,7 @@ type flags struct {
 	dataOnly      bool
 	maxNew        int
 	budget        budgets
+	cross         crossOptions
 }
 
 func main() {
@@ -77,6 +78,12 @@ func main() {
 	flag.IntVar(&f.budget.stage2, "stage2-steps", defaultStage2Steps, "stage 2 (projector + LLM) steps")
 	flag.IntVar(&f.budget.batch, "batch", defaultBatch, "batch size of every stage")
 	flag.Float64Var(&f.budget.fusionLR, "fusion-lr", 0, "peak learning rate of stage 2 or of the cross stage (0: 1e-3 unified, 3e-3 cross)")
+	flag.StringVar(&f.cross.layout, "cross-layout", defaultCrossLayout, "cross: the decoder's layers in order, s = self-attention (the LLM), x = gated cross-attention")
+	flag.IntVar(&f.cross.width, "text-width", 0, "cross: the decoder's hidden size (0: 64)")
+	flag.StringVar(&f.cross.textExtra, "text-extra", extraNone, "cross: extra text-pretraining rows: none, echo (each colour/shape/where question's attribute words asked back), code (the same as digits)")
+	flag.IntVar(&f.cross.steps, "cross-steps", 0, "cross: steps of the cross-attention stage (0: stage1 + stage2 steps)")
+	flag.IntVar(&f.cross.replicas, "replicas", 0, "data-parallel replicas of every training stage (train.Config.Replicas; one result whatever GOMAXPROCS)")
+	flag.IntVar(&f.cross.logEvery, "log-every", 0, "print the mean training loss every N steps of each stage (0: off)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -109,6 +116,9 @@ func run(ctx context.Context, out io.Writer, f flags) error {
 		if b < 1 {
 			return fmt.Errorf("-text-steps, -vision-steps, -stage1-steps, -stage2-steps and -batch must be at least 1")
 		}
+	}
+	if err := checkCross(f.cross); err != nil {
+		return err
 	}
 	if f.budget.fusionLR < 0 || f.budget.fusionLR > 1 {
 		return fmt.Errorf("-fusion-lr %v: want a rate in (0, 1]", f.budget.fusionLR)
