@@ -19,19 +19,54 @@ type crossOptions struct {
 	layout string
 	// width is the decoder's hidden size (0: textWidth).
 	width int
-	// textExtra names the extra text-pretraining rows (extra*).
+	// textExtra names the extra text-pretraining rows (extra*; "": code
+	// for cross, none for unified).
 	textExtra string
-	// steps is the cross stage's length (0: stage1 + stage2 steps).
+	// steps is the cross stage's length (0: defaultCrossSteps).
 	steps int
-	// replicas is train.Config.Replicas of every stage.
+	// replicas is train.Config.Replicas of every stage (0: 2 for cross,
+	// one graph for unified).
 	replicas int
 	// logEvery prints the mean training loss every so many steps (0: off).
 	logEvery int
 }
 
-// defaultCrossLayout is the cross model's decoder: a self-attention layer
-// then a gated cross-attention layer, twice.
-const defaultCrossLayout = "sxsx"
+// The cross style's default run (DESIGN.md, "Cross: code rows"): a
+// gated cross-attention layer before each of three frozen self-attention
+// layers and one after the last; text pretraining with the code rows;
+// 2300 cross steps on two replicas (one result on one core or two).
+const (
+	defaultCrossLayout   = "xsxsxsx"
+	defaultCrossExtra    = extraCode
+	defaultCrossText     = 1200
+	defaultCrossSteps    = 2300
+	defaultCrossReplicas = 2
+)
+
+// resolveCross fills f's zero cross-style settings with the style's
+// defaults: the cross defaults above, or the unified recipe's (600 text
+// steps, one graph).
+func resolveCross(f *flags) {
+	cross := f.fusion == fusionCross
+	if f.budget.text == 0 {
+		f.budget.text = defaultTextSteps
+		if cross {
+			f.budget.text = defaultCrossText
+		}
+	}
+	if !cross {
+		return
+	}
+	if f.cross.textExtra == "" {
+		f.cross.textExtra = defaultCrossExtra
+	}
+	if f.cross.steps == 0 {
+		f.cross.steps = defaultCrossSteps
+	}
+	if f.cross.replicas == 0 {
+		f.cross.replicas = defaultCrossReplicas
+	}
+}
 
 // parseCrossLayout is the decoder's layer count and the indices of its
 // cross-attention layers of a layout ("": the default).

@@ -171,7 +171,7 @@ func unifiedRecipe(b budgets) train.Recipe {
 
 // crossRecipe is the Mllama stage: the projector and the cross-attention
 // layers train, the LLM (decoder group) stays frozen. Its length is steps
-// (0: the unified style's two stages together).
+// (0: the unified style's two stages together, b.stage1 + b.stage2).
 func crossRecipe(b budgets, steps int) train.Recipe {
 	if steps == 0 {
 		steps = b.stage1 + b.stage2
