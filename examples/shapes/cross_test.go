@@ -61,7 +61,7 @@ func TestCrossFlags(t *testing.T) {
 	}
 	f := flags{fusion: fusionCross}
 	resolveCross(&f)
-	require.Equal(t, crossOptions{textExtra: defaultCrossExtra, steps: defaultCrossSteps, replicas: defaultCrossReplicas}, f.cross)
+	require.Equal(t, crossOptions{textExtra: defaultCrossExtra, steps: defaultCrossSteps}, f.cross)
 	require.Equal(t, defaultCrossText, f.budget.text)
 	u := flags{fusion: fusionUnified}
 	resolveCross(&u)

@@ -68,7 +68,7 @@ func main() {
 	flag.StringVar(&f.out, "out", "shapes-out", "output folder (dataset, tokenizer, model)")
 	flag.StringVar(&f.eval, "eval", "", "LLaVA JSONL file to answer (with -model)")
 	flag.StringVar(&f.model, "model", "", "model folder for -eval")
-	flag.IntVar(&f.trainImages, "train-images", defaultTrainImages, "training images")
+	flag.IntVar(&f.trainImages, "train-images", defaultTrainImages, "training images (cross: 6000 unless given)")
 	flag.IntVar(&f.heldOutImages, "heldout-images", defaultHeldOutImages, "held-out images")
 	flag.BoolVar(&f.dataOnly, "data-only", false, "write the dataset and tokenizer, then stop")
 	flag.IntVar(&f.maxNew, "max-new", defaultMaxNew, "most tokens per answer (-eval)")
@@ -82,9 +82,14 @@ func main() {
 	flag.IntVar(&f.cross.width, "text-width", 0, "cross: the decoder's hidden size (0: 64)")
 	flag.StringVar(&f.cross.textExtra, "text-extra", "", "cross: extra text-pretraining rows: none, echo (each colour/shape/where question's attribute words asked back), code (the same as digits; the default)")
 	flag.IntVar(&f.cross.steps, "cross-steps", 0, "cross: steps of the cross-attention stage (0: 2300)")
-	flag.IntVar(&f.cross.replicas, "replicas", 0, "data-parallel replicas of every training stage (train.Config.Replicas, one result whatever GOMAXPROCS; 0: 2 cross, 1 unified)")
+	flag.IntVar(&f.cross.replicas, "replicas", 0, "data-parallel replicas of every training stage (train.Config.Replicas; 0 or 1: one graph)")
 	flag.IntVar(&f.cross.logEvery, "log-every", 0, "print the mean training loss every N steps of each stage (0: off)")
 	flag.Parse()
+	given := map[string]bool{}
+	flag.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	if f.fusion == fusionCross && !given["train-images"] {
+		f.trainImages = defaultCrossTrainImages
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Stdout, f); err != nil {
