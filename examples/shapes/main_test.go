@@ -242,7 +242,7 @@ func testPipeline(t *testing.T, fusion, fusionLine string) {
 		out := t.TempDir()
 		var log bytes.Buffer
 		f := flags{fusion: fusion, seed: 5, out: out, trainImages: 12, heldOutImages: 3, maxNew: 6, // evalOutput's -max-new
-			budget: budgets{text: 3, vision: 3, stage1: 2, stage2: 3, batch: 4}}
+			budget: budgets{text: 3, vision: 3, stage1: 2, stage2: 3, batch: 4}, cross: crossOptions{steps: 5}}
 		require.NoError(t, run(ctx, &log, f))
 		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 		last := lines[len(lines)-1]

@@ -108,7 +108,7 @@ const (
 
 // writeMllamaConfig writes the Mllama folder's config.json,
 // preprocessor_config.json and generation_config.json.
-func writeMllamaConfig(dir string, tok *tokenizer.Tokenizer) error {
+func writeMllamaConfig(dir string, tok *tokenizer.Tokenizer, o crossOptions) error {
 	img, ok := tok.TokenID(tokMllamaImage)
 	if !ok {
 		return fmt.Errorf("the tokenizer has no %s", tokMllamaImage)
@@ -117,10 +117,13 @@ func writeMllamaConfig(dir string, tok *tokenizer.Tokenizer) error {
 	eot, _ := tok.TokenID(tokEOT)
 	eos, _ := tok.TokenID(tokEOS)
 	pad, _ := tok.TokenID(tokPad)
-	layers, cross := make([]int, 0, 2*textLayers), make([]int, 0, textLayers)
-	for i := 0; i < textLayers; i++ {
-		layers = append(layers, 2*i, 2*i+1)
-		cross = append(cross, 2*i+1)
+	layers, cross, err := parseCrossLayout(o.layout)
+	if err != nil {
+		return err
+	}
+	width, mlp := textWidth, textMLP
+	if o.width > 0 {
+		width, mlp = o.width, o.width*textMLP/textWidth
 	}
 	cfg := map[string]any{
 		"architectures":     []string{"MllamaForConditionalGeneration"},
@@ -129,8 +132,8 @@ func writeMllamaConfig(dir string, tok *tokenizer.Tokenizer) error {
 		"initializer_range": initRange,
 		"torch_dtype":       "float32",
 		"text_config": map[string]any{
-			"model_type": "mllama_text_model", "hidden_size": textWidth, "intermediate_size": textMLP,
-			"num_hidden_layers": len(layers), "cross_attention_layers": cross,
+			"model_type": "mllama_text_model", "hidden_size": width, "intermediate_size": mlp,
+			"num_hidden_layers": layers, "cross_attention_layers": cross,
 			"num_attention_heads": textHeads, "num_key_value_heads": textKV, "hidden_act": "silu",
 			"max_position_embeddings": contextLength, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
 			"vocab_size": tok.VocabSize(), "bos_token_id": bos, "eos_token_id": []int{eot, eos}, "pad_token_id": pad,

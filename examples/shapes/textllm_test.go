@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fovea-ml/fovea"
@@ -22,13 +23,17 @@ func TestTextLLM(t *testing.T) {
 			ctx := context.Background()
 			out := t.TempDir()
 			f := flags{fusion: fusion, seed: 3, out: out, trainImages: 12, heldOutImages: 2, maxNew: 4,
-				budget: budgets{text: 3, vision: 2, stage1: 2, stage2: 3, batch: 4}}
+				budget: budgets{text: 3, vision: 2, stage1: 2, stage2: 3, batch: 4}, cross: crossOptions{steps: 5}}
 			require.NoError(t, run(ctx, &bytes.Buffer{}, f))
 			llm, err := fovea.Load(ctx, filepath.Join(out, textLLMDir))
 			require.NoError(t, err)
 			require.Equal(t, fovea.KindLlama, llm.Kind())
 			require.NotNil(t, llm.Tokenizer())
-			require.Equal(t, textLayers, llm.Config().Llama.NumHiddenLayers)
+			self := textLayers
+			if fusion == fusionCross {
+				self = strings.Count(defaultCrossLayout, "s")
+			}
+			require.Equal(t, self, llm.Config().Llama.NumHiddenLayers)
 			m, err := fovea.Load(ctx, out)
 			require.NoError(t, err)
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fovea-ml/fovea"
 	"github.com/fovea-ml/fovea/examples/shapes/internal/shapes"
+	"github.com/fovea-ml/fovea/tokenizer"
 	"github.com/fovea-ml/fovea/train"
 )
 
@@ -76,7 +77,8 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 	}
 	writeConfig, fusion := writeLlavaConfig, unifiedRecipe(f.budget)
 	if f.fusion == fusionCross {
-		writeConfig, fusion = writeMllamaConfig, crossRecipe(f.budget)
+		writeConfig = func(dir string, tok *tokenizer.Tokenizer) error { return writeMllamaConfig(dir, tok, f.cross) }
+		fusion = crossRecipe(f.budget, f.cross.steps)
 	}
 	if err := writeConfig(f.out, tok); err != nil {
 		return err
@@ -88,7 +90,7 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 	work := filepath.Join(f.out, "runs")
 
 	// 1. Text pretraining: every training question and answer, no image.
-	textPath, err := writeTextRows(trainJSONL, filepath.Join(f.out, dataDir, "text.jsonl"))
+	textPath, err := writeTextRows(trainJSONL, filepath.Join(f.out, dataDir, "text.jsonl"), textExtraOf(f))
 	if err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 	}
 	s, err := runRecipe(ctx, m, textData, train.Recipe{Name: "pretrain-text", Stages: []train.Stage{
 		{Name: "text", LR: map[train.Group]float64{train.Decoder: textLR}, Steps: f.budget.text}}},
-		f.budget.batch, f.seed, filepath.Join(work, "text"))
+		f.budget.batch, f.seed, filepath.Join(work, "text"), f.cross, log)
 	if err != nil {
 		return err
 	}
@@ -134,7 +136,7 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 	if err != nil {
 		return err
 	}
-	s, err = runRecipe(ctx, m, data, fusion, f.budget.batch, f.seed, filepath.Join(work, "fusion"))
+	s, err = runRecipe(ctx, m, data, fusion, f.budget.batch, f.seed, filepath.Join(work, "fusion"), f.cross, log)
 	if err != nil {
 		return err
 	}
@@ -149,6 +151,15 @@ func trainModel(ctx context.Context, log io.Writer, f flags, trainJSONL, heldJSO
 	return evaluateHeldOut(ctx, log, m, heldJSONL, f.out, f.maxNew, st)
 }
 
+// textExtraOf is the extra text-pretraining rows of f: none for the
+// unified style.
+func textExtraOf(f flags) string {
+	if f.fusion != fusionCross {
+		return extraNone
+	}
+	return f.cross.textExtra
+}
+
 // unifiedRecipe is LLaVA's two stages: the projector alone, then the
 // projector and the LLM.
 func unifiedRecipe(b budgets) train.Recipe {
@@ -159,27 +170,33 @@ func unifiedRecipe(b budgets) train.Recipe {
 }
 
 // crossRecipe is the Mllama stage: the projector and the cross-attention
-// layers train, the LLM (decoder group) stays frozen. Its length is the
-// unified style's two stages together.
-func crossRecipe(b budgets) train.Recipe {
+// layers train, the LLM (decoder group) stays frozen. Its length is steps
+// (0: the unified style's two stages together, b.stage1 + b.stage2).
+func crossRecipe(b budgets, steps int) train.Recipe {
+	if steps == 0 {
+		steps = b.stage1 + b.stage2
+	}
 	return train.Recipe{Name: "cross-attention stage", Stages: []train.Stage{
-		{Name: "cross", LR: map[train.Group]float64{train.Projector: b.fusionRate(crossLR), train.CrossAttn: b.fusionRate(crossLR)}, Steps: b.stage1 + b.stage2},
+		{Name: "cross", LR: map[train.Group]float64{train.Projector: b.fusionRate(crossLR), train.CrossAttn: b.fusionRate(crossLR)}, Steps: steps},
 	}}
 }
 
-// runRecipe trains m on data with the recipe; checkpoints go to out.
-func runRecipe(ctx context.Context, m *fovea.Model, data *train.Dataset, r train.Recipe, batch int, seed uint64, out string) (*train.Summary, error) {
+// runRecipe trains m on data with the recipe; checkpoints go to out. o
+// gives the data parallelism and the loss log.
+func runRecipe(ctx context.Context, m *fovea.Model, data *train.Dataset, r train.Recipe, batch int, seed uint64, out string, o crossOptions, log io.Writer) (*train.Summary, error) {
 	r.WarmupRatio, r.MinLRRatio, r.ClipNorm = train.DefaultWarmupRatio, train.DefaultMinLRRatio, train.DefaultClipNorm
-	tr, err := train.New(m, data, nil, train.Config{Recipe: r, Batch: batch, Accum: 1, Seed: seed, KeepLast: 1}, out)
+	tr, err := train.New(m, data, nil, train.Config{Recipe: r, Batch: batch, Accum: 1, Seed: seed, KeepLast: 1, Replicas: o.replicas}, out)
 	if err != nil {
 		return nil, err
 	}
+	tr.OnStep = stepLogger(log, o.logEvery)
 	return tr.Run(ctx, 0)
 }
 
 // writeTextRows writes the rows of jsonl without their images (the
-// questions and answers as text) to path.
-func writeTextRows(jsonl, path string) (string, error) {
+// questions and answers as text) to path, each followed by its extra rows
+// (extraTextRows).
+func writeTextRows(jsonl, path, extra string) (string, error) {
 	rows, err := shapes.ReadRows(jsonl)
 	if err != nil {
 		return "", err
@@ -196,6 +213,11 @@ func writeTextRows(jsonl, path string) (string, error) {
 		if err := enc.Encode(shapes.Row{ID: r.ID, Conversations: []shapes.Turn{
 			{From: train.FromHuman, Value: q}, {From: train.FromGPT, Value: a}}}); err != nil {
 			return "", err
+		}
+		for _, x := range extraTextRows(extra, r.ID, q) {
+			if err := enc.Encode(x); err != nil {
+				return "", err
+			}
 		}
 	}
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
