@@ -34,17 +34,9 @@ func shardSpan(bsz, n, s int) (lo, hi int) { return bsz * s / n, bsz * (s + 1) /
 // the bucket's first batch) with the shards' batches.
 func (t *Trainer) microBatchReplicas(ctx context.Context, exs []*example, stage int, visionTrains bool, n int) (*stepGraph, *batch, error) {
 	bsz := t.cfg.Batch
-	longest := 0
-	imgs := make([][]*imageData, len(exs))
-	for i, e := range exs {
-		longest = max(longest, len(e.ids))
-		for _, p := range e.images {
-			d, err := t.arch.imageInput(ctx, p, visionTrains)
-			if err != nil {
-				return nil, nil, fmt.Errorf("train: line %d: %w", e.line, err)
-			}
-			imgs[i] = append(imgs[i], d)
-		}
+	imgs, longest, err := t.imageInputs(ctx, exs, visionTrains)
+	if err != nil {
+		return nil, nil, err
 	}
 	tokens := bucketTokens(longest, t.maxLen())
 	k := bucket{stage: stage, tokens: tokens}

@@ -391,23 +391,36 @@ func (t *Trainer) nextBatch() []*example {
 	return out
 }
 
+// imageInputs reads (or computes once) every image input of exs, row by
+// row, and returns them with the longest row's length.
+func (t *Trainer) imageInputs(ctx context.Context, exs []*example, visionTrains bool) ([][]*imageData, int, error) {
+	longest := 0
+	imgs := make([][]*imageData, len(exs))
+	for i, e := range exs {
+		longest = max(longest, len(e.ids))
+		for _, p := range e.images {
+			d, err := t.arch.imageInput(ctx, p, visionTrains)
+			if err != nil {
+				return nil, 0, fmt.Errorf("train: line %d: %w", e.line, err)
+			}
+			imgs[i] = append(imgs[i], d)
+		}
+	}
+	return imgs, longest, nil
+}
+
 // microBatch lays out rows for their bucket and returns the graph.
 func (t *Trainer) microBatch(ctx context.Context, exs []*example, stage int, visionTrains bool) (*stepGraph, *batch, error) {
 	if n := t.replicaCount(); n > 1 {
 		return t.microBatchReplicas(ctx, exs, stage, visionTrains, n)
 	}
-	longest, targets := 0, 0
-	imgs := make([][]*imageData, len(exs))
-	for i, e := range exs {
-		longest = max(longest, len(e.ids))
+	imgs, longest, err := t.imageInputs(ctx, exs, visionTrains)
+	if err != nil {
+		return nil, nil, err
+	}
+	targets := 0
+	for _, e := range exs {
 		targets += e.targets()
-		for _, p := range e.images {
-			d, err := t.arch.imageInput(ctx, p, visionTrains)
-			if err != nil {
-				return nil, nil, fmt.Errorf("train: line %d: %w", e.line, err)
-			}
-			imgs[i] = append(imgs[i], d)
-		}
 	}
 	bsz := t.cfg.Batch
 	tokens := bucketTokens(longest, t.maxLen())
